@@ -1,0 +1,75 @@
+# EmotionAI kiosk. `make run` starts the kiosk; `make test` runs every test. Both set up what they need.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+SOURCE ?=
+APT_PACKAGES := mosquitto mosquitto-clients
+TEST_APT_PACKAGES := chromium chromium-driver systemd
+FER := ../shared/data/fer2013
+
+.PHONY: setup setup-dev system-packages test-system-packages run test lint format bench bench-pipeline \
+        train-emotion export-emotion clean
+
+## Debian packages the kiosk needs (installed only when missing)
+system-packages:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
+
+test-system-packages: system-packages
+	@missing=""; for p in $(TEST_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
+
+$(VENV)/.runtime: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q -e .
+	@touch $@
+
+$(VENV)/.dev: pyproject.toml $(VENV)/.runtime
+	$(PIP) install -q -e ".[train,dev]"
+	@touch $@
+
+## Python packages for running the kiosk
+setup: system-packages $(VENV)/.runtime
+
+## ... and for testing, training and benchmarks
+setup-dev: test-system-packages $(VENV)/.dev
+
+## Start the kiosk: broker, services, page on http://127.0.0.1:8080 (SOURCE=camera index|video|image|folder)
+run: setup
+	$(VENV)/bin/kiosk run $(if $(SOURCE),--source "$(SOURCE)")
+
+## Every test (unit, real broker, headless Chromium); tests needing ../shared data skip without it
+test: setup-dev
+	$(VENV)/bin/ruff check kiosk tests bench
+	$(PY) -m pytest -q
+
+lint: setup-dev
+	$(VENV)/bin/ruff check kiosk tests bench
+	$(VENV)/bin/ruff format --check kiosk tests bench
+
+format: setup-dev
+	$(VENV)/bin/ruff format kiosk tests bench
+	$(VENV)/bin/ruff check --fix kiosk tests bench
+
+## Benchmarks as JSON (bench/results/*.json)
+bench: bench-pipeline
+
+bench-pipeline: setup-dev
+	@mkdir -p bench/results
+	$(PY) -m bench.pipeline --runs 5 | tee bench/results/pipeline.json
+
+## Train the emotion model on FER2013 (CPU: about 40 minutes) and export it to models/emotion/
+train-emotion: setup-dev
+	$(VENV)/bin/kiosk emotion train --train $(FER)/fer2013_training.npz --val $(FER)/fer2013_publictest.npz \
+	  --arch compact --epochs 30 --threads 2 --out runs/compact --resume
+
+export-emotion: setup-dev
+	$(VENV)/bin/kiosk emotion export --checkpoint runs/compact/best.pt --val $(FER)/fer2013_publictest.npz \
+	  --out models/emotion/kiosk-compact-cnn
+
+clean:
+	rm -rf .run .pytest_cache tests/artifacts bench/results

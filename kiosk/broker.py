@@ -1,0 +1,142 @@
+"""Render the project's Mosquitto config into a run directory and run the broker (development, tests).
+
+Production uses the same ``broker/`` files through systemd; this module is what ``kiosk run`` and the
+test fixtures use to start a real broker on a loopback port with per-service passwords.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+
+from kiosk.config import PROJECT_ROOT
+
+logger = logging.getLogger(__name__)
+
+BROKER_DIR = PROJECT_ROOT / "broker"
+USERS = ("camera", "emotion", "story", "illustrate", "web", "monitor", "staff")
+
+
+class BrokerError(RuntimeError):
+    """Mosquitto is missing, misconfigured or did not start."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex((host, port)) == 0
+
+
+def ensure_passwords(secrets_dir: Path, users: tuple[str, ...] = USERS) -> dict[str, str]:
+    """One random password per account, kept in ``secrets_dir/broker-<user>`` (mode 600)."""
+    secrets_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(secrets_dir, 0o700)
+    passwords = {}
+    for user in users:
+        path = secrets_dir / f"broker-{user}"
+        if not path.exists():
+            path.write_text(secrets.token_urlsafe(24))
+            os.chmod(path, 0o600)
+        passwords[user] = path.read_text().strip()
+    return passwords
+
+
+def write_password_file(path: Path, passwords: dict[str, str]) -> None:
+    tool = shutil.which("mosquitto_passwd")
+    if tool is None:
+        raise BrokerError("mosquitto_passwd not found: install the mosquitto package (make setup does)")
+    path.unlink(missing_ok=True)
+    for user, password in passwords.items():
+        subprocess.run(
+            [tool, "-b", *(["-c"] if not path.exists() else []), str(path), user, password],
+            check=True,
+            capture_output=True,
+        )
+    os.chmod(path, 0o600)
+
+
+@dataclass(frozen=True)
+class BrokerFiles:
+    config: Path
+    data_dir: Path
+    port: int
+
+
+def render(run_dir: Path, port: int, secrets_dir: Path, log_file: Path | None = None) -> BrokerFiles:
+    """Write mosquitto.conf and the password file for a broker on ``port`` under ``run_dir``."""
+    broker_dir = run_dir / "broker"
+    data_dir = broker_dir / "data"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    password_file = broker_dir / "passwd"
+    write_password_file(password_file, ensure_passwords(secrets_dir))
+    acl_file = broker_dir / "acl"
+    shutil.copyfile(BROKER_DIR / "acl", acl_file)
+    os.chmod(acl_file, 0o600)
+    text = Template((BROKER_DIR / "mosquitto.conf").read_text()).substitute(
+        password_file=password_file,
+        acl_file=acl_file,
+        port=port,
+        data_dir=data_dir,
+        user=getpass.getuser(),
+        log_dest=f"file {log_file}" if log_file else "stderr",
+    )
+    config = broker_dir / "mosquitto.conf"
+    config.write_text(text)
+    return BrokerFiles(config, data_dir, port)
+
+
+class MosquittoProcess:
+    """A Mosquitto broker run from rendered files; start, stop and restart keep its persistence."""
+
+    def __init__(self, files: BrokerFiles) -> None:
+        self.files = files
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 10.0) -> None:
+        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        if not Path(binary).exists():
+            raise BrokerError("mosquitto not found: install the mosquitto package (make setup does)")
+        self.process = subprocess.Popen(
+            [binary, "-c", str(self.files.config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        deadline = time.monotonic() + timeout
+        while not port_open(self.files.port):
+            if self.process.poll() is not None:
+                raise BrokerError(f"mosquitto exited: {self.process.stderr.read().decode(errors='replace')}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise BrokerError(f"mosquitto did not listen on port {self.files.port} in {timeout} s")
+            time.sleep(0.05)
+        logger.info("mosquitto listening on 127.0.0.1:%d", self.files.port)
+
+    def stop(self, kill: bool = False) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        if kill:
+            self.process.kill()
+        else:
+            self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()

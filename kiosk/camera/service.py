@@ -1,0 +1,125 @@
+"""The camera service: frames in, ``presence`` and one ``face`` event per visit out.
+
+Frames and crops stay in this process's memory; the only pixels that leave it are one small grey face
+crop per visit, on the ``face`` topic that only the emotion service may read.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+import cv2
+import numpy as np
+
+from kiosk.camera import sources
+from kiosk.camera.detector import Detection, HaarFaceDetector, encode_crop, face_crop
+from kiosk.camera.visits import Arrived, FaceReady, Left, VisitTracker
+from kiosk.config import Settings
+from kiosk.events import BoundingBox, Event, FaceEvent, PresenceEvent
+from kiosk.service import Service
+
+logger = logging.getLogger(__name__)
+
+RECONNECT_DELAY_S = 2.0
+
+
+class NoFaceFound(RuntimeError):
+    """The source ended without a steady face."""
+
+
+class CameraService(Service):
+    name = "camera"
+
+    def __init__(self, settings: Settings, once: bool = False, on_event: Callable[[Event], None] | None = None) -> None:
+        super().__init__(settings)
+        self.once = once
+        self.on_event = on_event
+        cfg = settings.camera
+        self.tracker: VisitTracker[tuple[Detection, np.ndarray, tuple[int, int]]] = VisitTracker(
+            cfg.steady_frames, cfg.leave_after_s, cfg.cooldown_s
+        )
+        self.detector: HaarFaceDetector | None = None
+        self.spec: sources.SourceSpec | None = None
+        self.frames_seen = 0
+        self.fps = 0.0
+        self.face_event_published = False
+
+    def setup(self) -> None:
+        self.spec = sources.resolve(self.settings.camera.source)
+        if self.spec.kind == "sample" and self.settings.camera.source is None:
+            logger.warning("no camera and no SOURCE given: using the sample photo (%s)", self.spec.target)
+        logger.info("camera source: %s", self.spec.describe())
+        self.detector = HaarFaceDetector(self.settings.camera.min_face_px)
+
+    def status_detail(self) -> dict[str, str | float | int | bool | None]:
+        return {
+            "source": self.spec.kind if self.spec else None,
+            "fps": round(self.fps, 1),
+            "detector": self.detector.name if self.detector else None,
+        }
+
+    def publish(self, event: Event) -> None:
+        if self.on_event:
+            self.on_event(event)
+        super().publish(event)
+
+    def loop(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                self._process(sources.frames(self.spec, self.settings.camera.fps, once=self.once))
+            except sources.SourceError as exc:
+                if self.once:
+                    raise
+                logger.error("camera source failed: %s; retrying in %.0f s", exc, RECONNECT_DELAY_S)
+                self.bus.publish_status("online", **self.status_detail(), problem=str(exc))
+                self.stop_event.wait(RECONNECT_DELAY_S)
+                continue
+            if self.once:
+                if not self.face_event_published:
+                    raise NoFaceFound(f"no steady face found in {self.spec.describe()}")
+                return
+            if self.spec.kind in ("camera", "stream"):
+                logger.warning("camera stream ended; reopening in %.0f s", RECONNECT_DELAY_S)
+                self.stop_event.wait(RECONNECT_DELAY_S)
+
+    def _process(self, frames) -> None:
+        every = self.settings.camera.detect_every
+        window_start, window_frames = time.perf_counter(), 0
+        last_faces: list[Detection] = []
+        for frame in frames:
+            if self.stop_event.is_set():
+                return
+            grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+            if self.frames_seen % every == 0:
+                last_faces = self.detector.detect(grey)
+            self.frames_seen += 1
+            window_frames += 1
+            if (elapsed := time.perf_counter() - window_start) >= 2.0:
+                self.fps, window_start, window_frames = window_frames / elapsed, time.perf_counter(), 0
+            self._track(grey, last_faces[0] if last_faces else None)
+            if self.once and self.face_event_published:
+                return
+
+    def _track(self, grey: np.ndarray, face: Detection | None) -> None:
+        candidate = (face, face_crop(grey, face), grey.shape) if face else None
+        for happening in self.tracker.update(time.monotonic(), candidate, face.quality if face else 0.0):
+            if isinstance(happening, Arrived):
+                self.publish(PresenceEvent(session_id=happening.session_id, state="arrived"))
+            elif isinstance(happening, FaceReady):
+                self.publish(self._face_event(happening.session_id, *happening.best))
+                self.face_event_published = True
+            elif isinstance(happening, Left):
+                self.publish(PresenceEvent(session_id=happening.session_id, state="left"))
+
+    @staticmethod
+    def _face_event(session_id: str, face: Detection, crop: np.ndarray, shape: tuple[int, int]) -> FaceEvent:
+        return FaceEvent(
+            session_id=session_id,
+            crop_jpeg_b64=encode_crop(crop),
+            box=BoundingBox(x=face.x, y=face.y, w=face.w, h=face.h),
+            frame_width=shape[1],
+            frame_height=shape[0],
+            quality=round(face.quality, 2),
+        )

@@ -1,0 +1,177 @@
+"""The ``kiosk`` command: run the kiosk, serve one service, train and export models, tell a story."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+from kiosk.config import Settings, load_settings
+from kiosk.events import SERVICES
+
+logger = logging.getLogger("kiosk")
+
+
+def _service_class(name: str):
+    if name == "camera":
+        from kiosk.camera.service import CameraService as cls
+    elif name == "emotion":
+        from kiosk.emotion.service import EmotionService as cls
+    elif name == "story":
+        from kiosk.story.service import StoryService as cls
+    elif name == "illustrate":
+        from kiosk.illustrate.service import IllustrateService as cls
+    else:
+        from kiosk.web.service import WebService as cls
+    return cls
+
+
+def setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from kiosk.camera.sources import SourceError
+    from kiosk.models import ModelError
+
+    try:
+        return _service_class(args.service)(settings).run()
+    except (ModelError, SourceError, OSError) as exc:
+        logger.error("%s cannot start: %s", args.service, exc)
+        return 1
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.source is not None:
+        settings = settings.model_copy(update={"camera": settings.camera.model_copy(update={"source": args.source})})
+    if args.once:
+        from kiosk.once import run_once
+
+        if args.source is None:
+            print("kiosk: --once needs --source PATH (a photo, video or folder)", file=sys.stderr)
+            return 2
+        return run_once(settings, args.source, timeout=args.timeout)
+    from kiosk.camera.sources import SourceError, resolve
+    from kiosk.supervisor import Supervisor, describe
+
+    try:
+        spec = resolve(settings.camera.source)
+    except SourceError as exc:
+        print(f"kiosk: {exc}", file=sys.stderr)
+        return 2
+    if spec.kind == "sample":
+        logger.warning("no camera found and no SOURCE given: showing the sample photo (%s)", spec.target)
+    supervisor = Supervisor(settings, list(SERVICES))
+    try:
+        supervisor.start()
+    except Exception as exc:
+        supervisor.stop()
+        print(f"kiosk: could not start: {exc}", file=sys.stderr)
+        return 1
+    logger.info("kiosk running: %s", describe(settings))
+    print(f"Kiosk page: http://{settings.web.host}:{settings.web.port}/  (Ctrl+C stops)", flush=True)
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: supervisor.stopping.set())
+    try:
+        supervisor.watch()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        supervisor.stop()
+    return 0
+
+
+def cmd_emotion(args: argparse.Namespace, rest: list[str]) -> int:
+    if args.action == "train":
+        from kiosk.emotion.train import main
+    else:
+        from kiosk.emotion.export import main
+    return main(rest)
+
+
+def cmd_story(args: argparse.Namespace, settings: Settings) -> int:
+    from kiosk.events import Attributes
+    from kiosk.story import template
+
+    started = time.perf_counter()
+    story = template.tell(
+        args.emotion, Attributes(age_group=args.age_group), seed=args.seed, scenes=settings.story.scenes
+    )
+    result = {
+        "emotion": story.emotion,
+        "title": story.title,
+        "hero": story.hero.looks,
+        "scenes": [{"text": s.text, "illustration_prompt": s.illustration_prompt} for s in story.scenes],
+        "model": template.GENERATOR,
+        "fallback": False,
+        "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(story.title, *(s.text for s in story.scenes), sep="\n\n")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kiosk", description="EmotionAI kiosk: a comforting story for a feeling.")
+    parser.add_argument("--config", type=Path, help="TOML or JSON settings file (or KIOSK_CONFIG)")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="start the broker and all services (development, demonstration)")
+    run.add_argument("--source", help="camera index, video, image or folder (default: camera, else sample photo)")
+    run.add_argument("--once", action="store_true", help="one visit end to end, print events as JSON lines")
+    run.add_argument("--timeout", type=float, default=60.0, help="seconds for --once before giving up")
+
+    serve = sub.add_parser("serve", help="run one service (what systemd and `kiosk run` start)")
+    serve.add_argument("service", choices=SERVICES)
+
+    emotion = sub.add_parser("emotion", help="train or export the emotion model", add_help=False)
+    emotion.add_argument("action", choices=["train", "export"])
+
+    story = sub.add_parser("story", help="tell one story")
+    story_sub = story.add_subparsers(dest="action", required=True)
+    generate = story_sub.add_parser("generate")
+    generate.add_argument(
+        "--emotion", required=True, choices=["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    )
+    generate.add_argument("--age-group", choices=["young child", "teenager", "young adult"])
+    generate.add_argument("--seed", type=int)
+    generate.add_argument("--json", action="store_true")
+
+    sub.add_parser("config-schema", help="print the JSON schema of the settings file")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "emotion":
+        return cmd_emotion(args, rest)
+    if rest:
+        parser.error(f"unrecognised arguments: {' '.join(rest)}")
+    setup_logging(args.verbose)
+    if args.command == "config-schema":
+        print(json.dumps(Settings.model_json_schema(), indent=2))
+        return 0
+    try:
+        settings = load_settings(args.config)
+    except (OSError, ValueError) as exc:
+        print(f"kiosk: bad settings: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "serve":
+        return cmd_serve(args, settings)
+    if args.command == "run":
+        return cmd_run(args, settings)
+    return cmd_story(args, settings)

@@ -1,0 +1,78 @@
+"""The emotion classifier the kiosk serves: a verified model directory behind the best runtime here."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from kiosk.emotion.data import FACE_SIZE
+from kiosk.emotion.labels import EMOTIONS
+from kiosk.emotion.metrics import softmax
+from kiosk.emotion.runtimes import open_runtime
+from kiosk.models import ModelError, load_manifest
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    emotion: str
+    confidence: float
+    calibrated_probs: dict[str, float]
+    latency_ms: float
+
+
+def face_pixels(grey_faces: np.ndarray) -> np.ndarray:
+    """(N, H, W) uint8 grey faces → (N, 1, 48, 48) float32 in [0, 1]."""
+    resized = [
+        face
+        if face.shape == (FACE_SIZE, FACE_SIZE)
+        else cv2.resize(face, (FACE_SIZE, FACE_SIZE), interpolation=cv2.INTER_AREA)
+        for face in grey_faces
+    ]
+    return (np.stack(resized).astype(np.float32) / 255.0)[:, None]
+
+
+def decode_grey(jpeg: bytes) -> np.ndarray:
+    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_GRAYSCALE)
+    if image is None:
+        raise ValueError("face crop is not a decodable image")
+    return image
+
+
+class EmotionClassifier:
+    """Loads ``manifest.json`` + ONNX from a model directory and classifies grey face crops."""
+
+    def __init__(self, model_dir: Path, runtimes: list[str], threads: int = 1) -> None:
+        self.manifest = load_manifest(model_dir)
+        onnx_files = [f.path for f in self.manifest.files if f.path.endswith(".onnx")]
+        if not onnx_files:
+            raise ModelError(f"{self.manifest.name}: manifest lists no .onnx file")
+        if self.manifest.labels and list(self.manifest.labels) != list(EMOTIONS):
+            raise ModelError(f"{self.manifest.name}: labels {self.manifest.labels} are not FER2013's order")
+        self.runtime = open_runtime(Path(model_dir) / onnx_files[0], runtimes, threads)
+        self.temperature = self.manifest.calibration_temperature
+
+    @property
+    def model_name(self) -> str:
+        return f"{self.manifest.name}@{self.manifest.version}"
+
+    def logits(self, grey_faces: np.ndarray) -> np.ndarray:
+        return self.runtime.logits(face_pixels(grey_faces))
+
+    def classify(self, grey_face: np.ndarray) -> Prediction:
+        started = time.perf_counter()
+        probs = softmax(self.logits(grey_face[None]), self.temperature)[0]
+        latency_ms = (time.perf_counter() - started) * 1000
+        best = int(probs.argmax())
+        return Prediction(
+            emotion=EMOTIONS[best],
+            confidence=float(probs[best]),
+            calibrated_probs={name: round(float(p), 4) for name, p in zip(EMOTIONS, probs, strict=True)},
+            latency_ms=latency_ms,
+        )

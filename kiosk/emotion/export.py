@@ -1,0 +1,110 @@
+"""Export a trained checkpoint to ONNX (dynamic batch), check parity with PyTorch, write the manifest.
+
+Calibration: a temperature is fitted on the validation split (PublicTest) and stored in the manifest, so
+the runtime's probabilities mean what they say; ECE before and after goes into the metrics.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from kiosk.emotion import architectures, metrics
+from kiosk.emotion.data import load_npz
+from kiosk.emotion.labels import EMOTIONS
+from kiosk.emotion.train import NormalisedNet, predict_logits
+from kiosk.models import Manifest, file_entry, write_manifest
+
+logger = logging.getLogger(__name__)
+
+ONNX_NAME = "model.onnx"
+PARITY_TOLERANCE = 1e-3
+
+
+def export_onnx(model: torch.nn.Module, path: Path) -> None:
+    model.eval()
+    example = torch.rand(2, 1, 48, 48)
+    torch.onnx.export(
+        model,
+        (example,),
+        str(path),
+        input_names=["pixels"],
+        output_names=["logits"],
+        dynamic_axes={"pixels": {0: "batch"}, "logits": {0: "batch"}},
+        opset_version=17,
+        dynamo=False,
+    )
+
+
+def parity_error(model: torch.nn.Module, onnx_path: Path, pixels: np.ndarray) -> float:
+    """Largest absolute logit difference between PyTorch and ONNX Runtime on ``pixels``."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    with torch.no_grad():
+        expected = model(torch.from_numpy(pixels)).numpy()
+    actual = session.run(None, {"pixels": pixels})[0]
+    return float(np.abs(expected - actual).max())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kiosk emotion export", description=__doc__)
+    parser.add_argument("--checkpoint", type=Path, required=True, help="best.pt from kiosk emotion train")
+    parser.add_argument("--val", type=Path, required=True, help="validation npz for calibration")
+    parser.add_argument("--out", type=Path, required=True, help="model directory to write")
+    parser.add_argument("--name", default="kiosk-compact-cnn")
+    parser.add_argument("--version", default="1.0.0")
+    parser.add_argument("--source", default="trained by `kiosk emotion train` on FER2013 Training")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    state = torch.load(args.checkpoint, weights_only=False, map_location="cpu")
+    model = NormalisedNet(architectures.build(state["arch"]))
+    model.load_state_dict(state["model"])
+    model.eval()
+    args.out.mkdir(parents=True, exist_ok=True)
+    onnx_path = args.out / ONNX_NAME
+    export_onnx(model, onnx_path)
+
+    val = load_npz(args.val)
+    pixels = (val.images[:256].astype(np.float32) / 255.0)[:, None]
+    error = parity_error(model, onnx_path, pixels)
+    if error > PARITY_TOLERANCE:
+        raise SystemExit(f"ONNX parity check failed: max |Δlogit| = {error:.2e} > {PARITY_TOLERANCE}")
+    logger.info("ONNX parity: max |Δlogit| = %.2e", error)
+
+    logits = predict_logits(model, val.images)
+    temperature = metrics.fit_temperature(logits, val.labels)
+    raw = metrics.summarise(val.labels, metrics.softmax(logits))
+    calibrated = metrics.summarise(val.labels, metrics.softmax(logits, temperature))
+    manifest = Manifest(
+        name=args.name,
+        version=args.version,
+        task="emotion",
+        backend="onnx",
+        files=[file_entry(args.out, ONNX_NAME)],
+        source=args.source,
+        licence="model weights: MIT (this project); trained on FER2013 (research use)",
+        metrics={
+            "publictest_accuracy": round(raw["accuracy"], 4),
+            "publictest_macro_recall": round(raw["macro_recall"], 4),
+            "publictest_ece_raw": raw["ece"],
+            "publictest_ece_calibrated": calibrated["ece"],
+            "parameters": architectures.parameter_count(model),
+            "onnx_parity_max_abs": float(f"{error:.2e}"),
+        },
+        inputs={"name": "pixels", "shape": [-1, 1, 48, 48], "dtype": "float32", "scale": "grey / 255"},
+        labels=list(EMOTIONS),
+        calibration_temperature=round(temperature, 4),
+    )
+    write_manifest(args.out, manifest)
+    print(json.dumps(manifest.metrics | {"temperature": manifest.calibration_temperature}))
+    return 0

@@ -1,0 +1,148 @@
+"""The base every kiosk service stands on: connect, subscribe, handle, publish, health, graceful stop.
+
+A service declares which event kinds it listens to and implements ``handle``, which yields the events it
+answers with (one by one, so a storyteller can stream). The base validates each payload, sends a bad one to
+``error`` with the reason and keeps running, skips an event it has already handled (idempotent by
+``event_id``), and reports ``online``/``stopped`` on its retained status topic.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable
+
+import paho.mqtt.client as mqtt
+
+from kiosk.bus import BrokerAddress, Bus
+from kiosk.config import Settings
+from kiosk.events import PIPELINE_TOPICS, ErrorEvent, Event, Topics, parse_event
+
+logger = logging.getLogger(__name__)
+
+SEEN_LIMIT = 2048
+
+
+def broker_address(settings: Settings, user: str) -> BrokerAddress:
+    return BrokerAddress(settings.broker.host, settings.broker.port, user, settings.broker_password(user))
+
+
+class Service:
+    """One kiosk process. Subclasses set ``name`` and ``listens`` and implement ``handle``."""
+
+    name: str = "service"
+    listens: tuple[str, ...] = ()
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.topics = Topics(settings.kiosk_id)
+        self.bus = Bus(
+            broker_address(settings, self.name),
+            client_id=f"kiosk-{settings.kiosk_id}-{self.name}",
+            status_topic=self.topics.status(self.name),
+            service=self.name,
+        )
+        self.stop_event = threading.Event()
+        self.started_at = time.time()
+        self.handled = 0
+        self.errors = 0
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self.bus.status_detail = self.status_detail
+
+    # -- to override ------------------------------------------------------------------------
+    def setup(self) -> None:
+        """Load models and open devices before connecting; raise to refuse to start."""
+
+    def handle(self, event: Event) -> Iterable[Event]:
+        """Answer one validated event with the events to publish."""
+        return ()
+
+    def loop(self) -> None:
+        """The service's main loop; the default waits for the stop signal."""
+        self.stop_event.wait()
+
+    def status_detail(self) -> dict[str, str | float | int | bool | None]:
+        return {}
+
+    # -- machinery --------------------------------------------------------------------------
+    def publish(self, event: Event) -> None:
+        self.bus.publish(getattr(self.topics, event.kind), event.to_json(), qos=1)
+
+    def publish_error(self, topic: str, reason: str, payload: bytes) -> None:
+        self.errors += 1
+        logger.warning("%s: refused message on %s: %s", self.name, topic, reason)
+        excerpt = payload[:120].decode("utf-8", "replace") if topic.rsplit("/", 1)[-1] != "face" else ""
+        error = ErrorEvent(service=self.name, topic=topic, reason=reason[:2000], payload_excerpt=excerpt)
+        self.bus.publish(self.topics.error, error.model_dump_json().encode(), qos=1)
+
+    def health(self) -> dict[str, object]:
+        return {
+            "service": self.name,
+            "connected": self.bus.connected.is_set(),
+            "uptime_s": round(time.time() - self.started_at, 1),
+            "handled": self.handled,
+            "errors": self.errors,
+            "backlog": self.bus.backlog,
+            "outbox": self.bus.outbox_size,
+        } | self.status_detail()
+
+    def _on_message(self, kind: str):
+        def receive(message: mqtt.MQTTMessage) -> None:
+            try:
+                event = parse_event(kind, message.payload)
+            except ValueError as exc:
+                self.publish_error(message.topic, str(exc), message.payload)
+                return
+            if event.event_id in self._seen:
+                logger.info("%s: %s %s already handled; skipped", self.name, kind, event.event_id)
+                return
+            self._remember(event.event_id)
+            try:
+                for answer in self.handle(event):
+                    self.publish(answer)
+            except Exception as exc:  # a bad event must not stop the service
+                logger.exception("%s: failed on %s %s", self.name, kind, event.event_id)
+                self.publish_error(message.topic, f"{type(exc).__name__}: {exc}", message.payload)
+                return
+            self.handled += 1
+
+        return receive
+
+    def _remember(self, event_id: str) -> None:
+        self._seen[event_id] = None
+        while len(self._seen) > SEEN_LIMIT:
+            self._seen.popitem(last=False)
+
+    def install_signal_handlers(self) -> None:
+        def stop(signum, frame) -> None:
+            logger.info("%s: signal %d, stopping", self.name, signum)
+            self.stop_event.set()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+
+    def start(self) -> None:
+        """Set up, connect and subscribe (returns at once; the bus works in the background)."""
+        self.setup()
+        for kind in self.listens:
+            self.bus.subscribe(f"{self.topics.base}/{PIPELINE_TOPICS[kind]}", self._on_message(kind))
+        self.bus.start()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.bus.stop("stopped")
+
+    def run(self) -> int:
+        """Run until SIGTERM/SIGINT; the exit code for the process."""
+        self.install_signal_handlers()
+        self.start()
+        logger.info("%s: running", self.name)
+        try:
+            self.loop()
+        finally:
+            self.stop()
+            logger.info("%s: stopped", self.name)
+        return 0

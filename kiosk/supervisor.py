@@ -1,0 +1,170 @@
+"""``kiosk run``: start the broker and each service as its own process, restart any that crash.
+
+Development and demonstration use this; production uses the systemd units in ``systemd/``. The camera
+starts last, once every other service says ``online``, so the first child's face never meets an empty bus.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kiosk import broker
+from kiosk.bus import Bus
+from kiosk.config import Settings
+from kiosk.events import StatusPayload, Topics
+from kiosk.service import broker_address
+
+logger = logging.getLogger(__name__)
+
+MAX_BACKOFF_S = 30.0
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen | None = None
+    restarts: int = 0
+    next_start: float = 0.0
+    started_at: float = field(default_factory=time.monotonic)
+
+
+def write_settings(settings: Settings, run_dir: Path) -> Path:
+    path = run_dir / "settings.json"
+    path.write_text(settings.model_dump_json(indent=2))
+    return path
+
+
+class StatusWatcher:
+    """Follows the retained ``status/<service>`` topics with the monitor account."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.topics = Topics(settings.kiosk_id)
+        self.states: dict[str, str] = {}
+        self.changed = threading.Condition()
+        self.bus = Bus(
+            broker_address(settings, "monitor"), client_id=f"kiosk-{settings.kiosk_id}-supervisor", persistent=False
+        )
+        self.bus.subscribe(self.topics.status("+"), self._on_status)
+
+    def _on_status(self, message) -> None:
+        try:
+            status = StatusPayload.model_validate_json(message.payload)
+        except ValueError:
+            return
+        with self.changed:
+            self.states[status.service] = status.state
+            self.changed.notify_all()
+
+    def wait_online(self, services: list[str], timeout: float) -> list[str]:
+        """Wait until ``services`` are online; returns those that are not."""
+        deadline = time.monotonic() + timeout
+        with self.changed:
+            while (missing := [s for s in services if self.states.get(s) != "online"]) and (
+                left := deadline - time.monotonic()
+            ) > 0:
+                self.changed.wait(left)
+        return missing
+
+
+class Supervisor:
+    def __init__(self, settings: Settings, services: list[str], own_broker: bool = True) -> None:
+        self.settings = settings
+        self.services = services
+        self.own_broker = own_broker
+        self.children = {name: Child(name) for name in services}
+        self.stopping = threading.Event()
+        self.mosquitto: broker.MosquittoProcess | None = None
+        self.settings_path: Path | None = None
+        self.watcher: StatusWatcher | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self, startup_timeout: float = 60.0) -> None:
+        run_dir = self.settings.run_dir
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if self.own_broker:
+            files = broker.render(
+                run_dir, self.settings.broker.port, self.settings.broker.secrets_dir, log_file=run_dir / "mosquitto.log"
+            )
+            self.mosquitto = broker.MosquittoProcess(files)
+            self.mosquitto.start()
+        self.settings_path = write_settings(self.settings, run_dir)
+        self.watcher = StatusWatcher(self.settings)
+        self.watcher.bus.start()
+        consumers = [s for s in self.services if s != "camera"]
+        for name in consumers:
+            self._spawn(self.children[name])
+        missing = self.watcher.wait_online(consumers, startup_timeout)
+        if missing:
+            raise RuntimeError(
+                f"services did not come online in {startup_timeout:.0f} s: {', '.join(missing)}"
+                f" (logs in {run_dir / 'logs'})"
+            )
+        if "camera" in self.children:
+            self._spawn(self.children["camera"])
+
+    def _spawn(self, child: Child) -> None:
+        log_dir = self.settings.run_dir / "logs"
+        log_dir.mkdir(exist_ok=True)
+        env = os.environ | {"KIOSK_CONFIG": str(self.settings_path), "PYTHONUNBUFFERED": "1"}
+        with (log_dir / f"{child.name}.log").open("ab") as log:
+            child.process = subprocess.Popen(
+                [sys.executable, "-m", "kiosk", "serve", child.name], env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+        child.started_at = time.monotonic()
+        logger.info("started %s (pid %d)", child.name, child.process.pid)
+
+    def watch(self) -> None:
+        """Restart crashed services with backoff until ``stop``."""
+        while not self.stopping.wait(0.5):
+            for child in self.children.values():
+                if child.process is None or child.process.poll() is None:
+                    continue
+                now = time.monotonic()
+                if child.next_start == 0.0:
+                    if now - child.started_at > 60:
+                        child.restarts = 0
+                    delay = min(MAX_BACKOFF_S, 2.0**child.restarts)
+                    logger.error("%s exited with %s; restarting in %.0f s", child.name, child.process.returncode, delay)
+                    child.next_start = now + delay
+                elif now >= child.next_start:
+                    child.restarts += 1
+                    child.next_start = 0.0
+                    self._spawn(child)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        for child in self.children.values():
+            if child.process and child.process.poll() is None:
+                child.process.send_signal(signal.SIGTERM)
+        for child in self.children.values():
+            if child.process:
+                try:
+                    child.process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    child.process.kill()
+        if self.watcher:
+            self.watcher.bus.stop()
+        if self.mosquitto:
+            self.mosquitto.stop()
+
+    def pids(self) -> dict[str, int]:
+        return {c.name: c.process.pid for c in self.children.values() if c.process and c.process.poll() is None}
+
+
+def describe(settings: Settings) -> str:
+    return json.dumps(
+        {
+            "kiosk_id": settings.kiosk_id,
+            "broker_port": settings.broker.port,
+            "page": f"http://{settings.web.host}:{settings.web.port}/",
+        }
+    )

@@ -1,0 +1,65 @@
+"""The kiosk page (Flask): the storybook screen, its live event stream, pictures, health."""
+
+from __future__ import annotations
+
+import logging
+import queue
+from collections.abc import Callable, Iterator
+
+from flask import Flask, Response, abort, jsonify, render_template
+
+from kiosk.web.state import ScreenState
+
+logger = logging.getLogger(__name__)
+
+KEEPALIVE_S = 15.0
+
+
+def create_app(state: ScreenState, health: Callable[[], dict], grace_s: float = 20.0) -> Flask:
+    app = Flask(__name__)
+
+    @app.after_request
+    def no_outside_requests(response: Response) -> Response:
+        # The child's page loads nothing from anywhere but this kiosk.
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'"
+        )
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
+    @app.get("/")
+    def page() -> str:
+        return render_template("kiosk.html", grace_ms=int(grace_s * 1000))
+
+    @app.get("/events")
+    def events() -> Response:
+        client = state.connect()
+
+        def stream() -> Iterator[str]:
+            try:
+                yield "retry: 2000\n\n"
+                while True:
+                    try:
+                        yield client.get(timeout=KEEPALIVE_S)
+                    except queue.Empty:
+                        yield ": keepalive\n\n"
+            finally:
+                state.disconnect(client)
+
+        return Response(
+            stream(), mimetype="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        )
+
+    @app.get("/media/<media_id>")
+    def media(media_id: str) -> Response:
+        item = state.media.get(media_id)
+        if item is None:
+            abort(404)
+        return Response(item.body, mimetype=item.media_type, headers={"Cache-Control": "max-age=3600"})
+
+    @app.get("/healthz")
+    def healthz() -> tuple[Response, int]:
+        report = health()
+        return jsonify(report), 200 if report.get("connected") else 503
+
+    return app
