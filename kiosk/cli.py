@@ -52,21 +52,22 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     if args.source is not None:
         settings = settings.model_copy(update={"camera": settings.camera.model_copy(update={"source": args.source})})
-    if args.once:
-        from kiosk.once import run_once
-
-        if args.source is None:
-            print("kiosk: --once needs --source PATH (a photo, video or folder)", file=sys.stderr)
-            return 2
-        return run_once(settings, args.source, timeout=args.timeout)
     from kiosk.camera.sources import SourceError, resolve
-    from kiosk.supervisor import Supervisor, describe
 
+    if args.once and args.source is None:
+        print("kiosk: --once needs --source PATH (a photo, video or folder)", file=sys.stderr)
+        return 2
     try:
         spec = resolve(settings.camera.source)
     except SourceError as exc:
         print(f"kiosk: {exc}", file=sys.stderr)
         return 2
+    if args.once:
+        from kiosk.once import run_once
+
+        return run_once(settings, args.source, timeout=args.timeout)
+    from kiosk.supervisor import Supervisor, describe
+
     if spec.kind == "sample":
         logger.warning("no camera found and no SOURCE given: showing the sample photo (%s)", spec.target)
     supervisor = Supervisor(settings, list(SERVICES))

@@ -199,7 +199,7 @@ STARTERS: dict[str, tuple[Starter, ...]] = {
 COMFORTS: dict[str, tuple[Beat, ...]] = {
     "angry": (
         Beat(
-            'A wise old owl said, "Let\'s breathe like a balloon." In slowly, out slowly. The thunder '
+            'A wise old owl said to {hero}, "Let\'s breathe like a balloon." In slowly, out slowly. The thunder '
             "inside grew quieter with every breath.",
             "hill",
             ("owl", "balloon"),
@@ -225,7 +225,7 @@ COMFORTS: dict[str, tuple[Beat, ...]] = {
     ),
     "fear": (
         Beat(
-            'A friendly firefly glowed softly and said, "I will stay with you." The shadows looked '
+            'A friendly firefly glowed softly and told {hero}, "I will stay with you." The shadows looked '
             "smaller in its warm light.",
             "night",
             ("firefly", "moon"),
@@ -298,7 +298,7 @@ ENDINGS: dict[str, tuple[Beat, ...]] = {
             ("sun", "heart"),
         ),
         Beat(
-            "{Hero} felt calm again. Even dragons can breathe slowly and find their gentle side.",
+            "{Hero} felt calm again. Big feelings can grow small again with slow, gentle breaths.",
             "meadow",
             ("rainbow", "heart"),
         ),

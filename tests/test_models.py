@@ -1,0 +1,69 @@
+import json
+
+import numpy as np
+import pytest
+
+from kiosk.config import Settings
+from kiosk.emotion.classifier import EmotionClassifier
+from kiosk.emotion.runtimes import RuntimeUnavailable, open_runtime
+from kiosk.models import ModelError, load_manifest
+from tests.modelkit import tiny_model_dir
+
+
+def test_classifier_runs_a_model_built_from_its_manifest(tmp_path):
+    model_dir = tiny_model_dir(tmp_path / "tiny")
+    classifier = EmotionClassifier(model_dir, ["tensorrt", "onnxruntime-cuda", "onnxruntime-cpu"])
+    assert classifier.runtime.name == "onnxruntime-cpu"  # no GPU here: the fallback chain ends on the CPU
+    prediction = classifier.classify(np.random.default_rng(1).integers(0, 255, (96, 96), dtype=np.uint8))
+    assert sum(prediction.calibrated_probs.values()) == pytest.approx(1.0, abs=1e-3)
+    assert prediction.emotion in prediction.calibrated_probs
+    assert classifier.model_name == "tiny-test@0.0.1"
+
+
+def test_a_corrupted_weight_file_is_refused(tmp_path):
+    model_dir = tiny_model_dir(tmp_path / "tiny")
+    with (model_dir / "model.onnx").open("r+b") as handle:
+        handle.seek(200)
+        handle.write(b"\x00\x01\x02\x03")
+    with pytest.raises(ModelError, match="sha256"):
+        load_manifest(model_dir)
+
+
+def test_missing_model_says_what_is_missing(tmp_path):
+    with pytest.raises(ModelError, match="manifest.json is missing"):
+        EmotionClassifier(tmp_path / "nowhere", ["onnxruntime-cpu"])
+    model_dir = tiny_model_dir(tmp_path / "tiny")
+    (model_dir / "model.onnx").unlink()
+    with pytest.raises(ModelError, match="missing"):
+        load_manifest(model_dir)
+
+
+def test_labels_in_another_order_are_refused(tmp_path):
+    model_dir = tiny_model_dir(tmp_path / "tiny")
+    manifest = json.loads((model_dir / "manifest.json").read_text())
+    manifest["labels"] = list(reversed(manifest["labels"]))
+    (model_dir / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelError, match="order"):
+        EmotionClassifier(model_dir, ["onnxruntime-cpu"])
+
+
+def test_no_runtime_gives_every_reason(tmp_path):
+    model_dir = tiny_model_dir(tmp_path / "tiny")
+    with pytest.raises(RuntimeUnavailable) as excinfo:
+        open_runtime(model_dir / "model.onnx", ["tensorrt", "nonsense"])
+    assert "tensorrt" in str(excinfo.value) and "nonsense" in str(excinfo.value)
+
+
+def test_the_shipped_default_model_is_complete_and_sees_a_smile():
+    """The committed model verifies against its manifest and reads the sample photo's smile as happy."""
+    import cv2
+
+    from kiosk.camera import sources
+    from kiosk.camera.detector import HaarFaceDetector, face_crop
+
+    settings = Settings()
+    classifier = EmotionClassifier(settings.emotion.model_dir, ["onnxruntime-cpu"])
+    assert (settings.emotion.model_dir / "MODEL_CARD.md").is_file()
+    grey = cv2.cvtColor(sources.sample_photo(), cv2.COLOR_BGR2GRAY)
+    prediction = classifier.classify(face_crop(grey, HaarFaceDetector().detect(grey)[0]))
+    assert prediction.emotion == "happy", prediction
