@@ -129,7 +129,7 @@ def test_story_and_picture_appear_and_update_live(kiosk, browser):
 
 
 def test_page_loads_nothing_from_outside(kiosk, browser):
-    settings, url = kiosk
+    _, url = kiosk
     browser.get(url)
     assert wait_for(lambda: visible_story(browser)["picture"], timeout=30)
     resources = browser.execute_script(

@@ -30,7 +30,7 @@ def test_a_corrupted_weight_file_is_refused(tmp_path):
 
 
 def test_missing_model_says_what_is_missing(tmp_path):
-    with pytest.raises(ModelError, match="manifest.json is missing"):
+    with pytest.raises(ModelError, match=r"manifest\.json is missing"):
         EmotionClassifier(tmp_path / "nowhere", ["onnxruntime-cpu"])
     model_dir = tiny_model_dir(tmp_path / "tiny")
     (model_dir / "model.onnx").unlink()

@@ -120,3 +120,4 @@ def test_a_redelivered_event_is_handled_once(chain, connect):
     assert wait_for(lambda: len(seen.payloads(topics.illustration)) == 3, timeout=20)
     wait_for(lambda: False, timeout=0.5)
     assert len(seen.payloads(topics.emotion)) == 1
+    assert emotion_service.handled == 1
