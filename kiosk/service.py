@@ -36,12 +36,12 @@ class Service:
     name: str = "service"
     listens: tuple[str, ...] = ()
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, client_id: str | None = None) -> None:
         self.settings = settings
         self.topics = Topics(settings.kiosk_id)
         self.bus = Bus(
             broker_address(settings, self.name),
-            client_id=f"kiosk-{settings.kiosk_id}-{self.name}",
+            client_id=client_id or f"kiosk-{settings.kiosk_id}-{self.name}",
             status_topic=self.topics.status(self.name),
             service=self.name,
         )

@@ -32,8 +32,14 @@ class NoFaceFound(RuntimeError):
 class CameraService(Service):
     name = "camera"
 
-    def __init__(self, settings: Settings, once: bool = False, on_event: Callable[[Event], None] | None = None) -> None:
-        super().__init__(settings)
+    def __init__(
+        self,
+        settings: Settings,
+        once: bool = False,
+        on_event: Callable[[Event], None] | None = None,
+        client_id: str | None = None,
+    ) -> None:
+        super().__init__(settings, client_id)
         self.once = once
         self.on_event = on_event
         cfg = settings.camera
