@@ -9,7 +9,7 @@ APT_PACKAGES := mosquitto mosquitto-clients
 TEST_APT_PACKAGES := chromium chromium-driver systemd
 FER := ../shared/data/fer2013
 
-.PHONY: setup setup-dev system-packages test-system-packages run test lint format bench bench-pipeline \
+.PHONY: setup setup-dev system-packages test-system-packages run test lint format bench bench-pipeline bench-page \
         train-emotion export-emotion clean
 
 ## Debian packages the kiosk needs (installed only when missing)
@@ -56,11 +56,15 @@ format: setup-dev
 	$(VENV)/bin/ruff check --fix kiosk tests bench
 
 ## Benchmarks as JSON (bench/results/*.json)
-bench: bench-pipeline
+bench: bench-pipeline bench-page
 
 bench-pipeline: setup-dev
 	@mkdir -p bench/results
 	$(PY) -m bench.pipeline --runs 5 | tee bench/results/pipeline.json
+
+bench-page: setup-dev
+	@mkdir -p bench/results
+	$(PY) -m bench.page --runs 20 | tee bench/results/page.json
 
 ## Train the emotion model on FER2013 (CPU: about 40 minutes) and export it to models/emotion/
 train-emotion: setup-dev

@@ -81,6 +81,7 @@ def browser(tmp_path):
         "--window-size=1080,1920",
     ):
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     yield driver
     driver.quit()
@@ -93,7 +94,7 @@ def visible_story(driver):
                 text: document.getElementById('scene-text').textContent,
                 storyShown: !document.getElementById('story').classList.contains('hidden'),
                 picture: !img.classList.contains('hidden') && img.complete && img.naturalWidth > 0
-                         && img.getAnimations().every(a => a.playState === 'finished'),
+                         && img.classList.contains('shown') && getComputedStyle(img).opacity === '1',
                 storyId: window.kioskView.story && window.kioskView.story.story_id};""")
 
 

@@ -1,6 +1,7 @@
 """The service chain on a real broker: a face event becomes an emotion, a story and its pictures."""
 
 import json
+import time
 
 import cv2
 import pytest
@@ -121,3 +122,21 @@ def test_a_redelivered_event_is_handled_once(chain, connect):
     wait_for(lambda: False, timeout=0.5)
     assert len(seen.payloads(topics.emotion)) == 1
     assert emotion_service.handled == 1
+
+
+def test_a_face_published_while_the_broker_restarts_still_becomes_a_story(chain, connect, mosquitto):
+    settings, _ = chain
+    topics = Topics(settings.kiosk_id)
+    seen = Recorder()
+    monitor = connect("monitor", persistent=True, client_id=f"test-monitor-{settings.kiosk_id}")
+    monitor.subscribe(f"kiosk/{settings.kiosk_id}/#", seen)
+    start_bus(monitor)
+    camera = start_bus(connect("camera"), settle=0)
+    time.sleep(0.5)
+    mosquitto.stop()
+    assert wait_for(lambda: not camera.connected.is_set())
+    face = sample_face_event("during-restart")
+    assert camera.publish(topics.face, face.to_json()) is None  # waits in the outbox
+    mosquitto.start()
+    assert wait_for(lambda: len(seen.payloads(topics.illustration)) == 3, timeout=40), seen.topics()
+    assert parse_event("emotion", seen.payloads(topics.emotion)[0]).causation_id == face.event_id
