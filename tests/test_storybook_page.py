@@ -20,7 +20,7 @@ from kiosk.events import (
 from kiosk.illustrate import storybook
 from kiosk.web.service import WebService
 from tests.conftest import ARTIFACTS, start_bus, wait_for
-from tests.test_browser import browser as browser  # noqa: F401  (fixture)
+from tests.test_browser import browser as browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
 
@@ -87,7 +87,7 @@ def svg_picture(story_id, index, mood="sad"):
 
 
 @pytest.mark.parametrize("size", [(1080, 1920), (1920, 1080)], ids=["portrait", "landscape"])
-def test_a_scripted_visit(web, browser, connect, size):  # noqa: F811
+def test_a_scripted_visit(web, browser, connect, size):
     settings, url = web
     topics = Topics(settings.kiosk_id)
     shots = ARTIFACTS / f"storybook-{'portrait' if size[0] < size[1] else 'landscape'}"
@@ -155,7 +155,7 @@ def test_a_scripted_visit(web, browser, connect, size):  # noqa: F811
     assert network and all(u.startswith("http://127.0.0.1:") for u in network), network
 
 
-def test_mute_silences_the_voice_and_is_remembered(web, browser):  # noqa: F811
+def test_mute_silences_the_voice_and_is_remembered(web, browser):
     _, url = web
     browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": RECORD_SPEECH})
     browser.get(url)
