@@ -6,11 +6,13 @@ test fixtures use to start a real broker on a loopback port with per-service pas
 
 from __future__ import annotations
 
+import ctypes
 import getpass
 import logging
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -23,11 +25,21 @@ from kiosk.config import PROJECT_ROOT
 logger = logging.getLogger(__name__)
 
 BROKER_DIR = PROJECT_ROOT / "broker"
+PR_SET_PDEATHSIG = 1
 USERS = ("camera", "emotion", "story", "illustrate", "web", "monitor", "staff")
 
 
 class BrokerError(RuntimeError):
     """Mosquitto is missing, misconfigured or did not start."""
+
+
+def die_with_parent() -> None:
+    """In a child process: receive SIGTERM when the parent dies, so no broker or service is orphaned."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:
+        pass  # not Linux: the supervisor's own cleanup still stops its children
 
 
 def free_port() -> int:
@@ -112,7 +124,10 @@ class MosquittoProcess:
         if not Path(binary).exists():
             raise BrokerError("mosquitto not found: install the mosquitto package (make setup does)")
         self.process = subprocess.Popen(
-            [binary, "-c", str(self.files.config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            [binary, "-c", str(self.files.config)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            preexec_fn=die_with_parent,
         )
         deadline = time.monotonic() + timeout
         while not port_open(self.files.port):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 import time
 from pathlib import Path
@@ -49,6 +50,14 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         return 1
 
 
+class Stop(Exception):
+    """SIGTERM or Ctrl+C: stop everything that was started, then exit cleanly."""
+
+
+def _raise_stop(signum, frame) -> None:
+    raise Stop
+
+
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     if args.source is not None:
         settings = settings.model_copy(update={"camera": settings.camera.model_copy(update={"source": args.source})})
@@ -62,10 +71,16 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     except SourceError as exc:
         print(f"kiosk: {exc}", file=sys.stderr)
         return 2
+    # from here on, a stop request unwinds through the `finally` blocks that stop brokers and services
+    signal.signal(signal.SIGTERM, _raise_stop)
+    signal.signal(signal.SIGINT, _raise_stop)
     if args.once:
         from kiosk.once import run_once
 
-        return run_once(settings, args.source, timeout=args.timeout)
+        try:
+            return run_once(settings, args.source, timeout=args.timeout)
+        except Stop:
+            return 130
     from kiosk.supervisor import Supervisor, describe
 
     if spec.kind == "sample":
@@ -73,19 +88,14 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     supervisor = Supervisor(settings, list(SERVICES))
     try:
         supervisor.start()
+        logger.info("kiosk running: %s", describe(settings))
+        print(f"Kiosk page: http://{settings.web.host}:{settings.web.port}/  (Ctrl+C stops)", flush=True)
+        supervisor.watch()
+    except Stop:
+        logger.info("stopping")
     except Exception as exc:
-        supervisor.stop()
         print(f"kiosk: could not start: {exc}", file=sys.stderr)
         return 1
-    logger.info("kiosk running: %s", describe(settings))
-    print(f"Kiosk page: http://{settings.web.host}:{settings.web.port}/  (Ctrl+C stops)", flush=True)
-    import signal
-
-    signal.signal(signal.SIGTERM, lambda *_: supervisor.stopping.set())
-    try:
-        supervisor.watch()
-    except KeyboardInterrupt:
-        pass
     finally:
         supervisor.stop()
     return 0

@@ -117,7 +117,11 @@ class Supervisor:
         env = os.environ | {"KIOSK_CONFIG": str(self.settings_path), "PYTHONUNBUFFERED": "1"}
         with (log_dir / f"{child.name}.log").open("ab") as log:
             child.process = subprocess.Popen(
-                [sys.executable, "-m", "kiosk", "serve", child.name], env=env, stdout=log, stderr=subprocess.STDOUT
+                [sys.executable, "-m", "kiosk", "serve", child.name],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=broker.die_with_parent,
             )
         child.started_at = time.monotonic()
         logger.info("started %s (pid %d)", child.name, child.process.pid)
