@@ -9,7 +9,7 @@ APT_PACKAGES := mosquitto mosquitto-clients
 TEST_APT_PACKAGES := chromium chromium-driver systemd
 FER := ../shared/data/fer2013
 
-.PHONY: setup setup-dev system-packages test-system-packages run test lint format bench bench-pipeline bench-page \
+.PHONY: setup setup-dev system-packages test-system-packages run test lint format bench bench-pipeline bench-page bench-camera \
         train-emotion export-emotion clean
 
 ## Debian packages the kiosk needs (installed only when missing)
@@ -56,7 +56,11 @@ format: setup-dev
 	$(VENV)/bin/ruff check --fix kiosk tests bench
 
 ## Benchmarks as JSON (bench/results/*.json)
-bench: bench-pipeline bench-page
+bench: bench-pipeline bench-page bench-camera
+
+bench-camera: setup-dev
+	@mkdir -p bench/results
+	$(PY) -m bench.camera | tee bench/results/camera.json
 
 bench-pipeline: setup-dev
 	@mkdir -p bench/results

@@ -44,7 +44,9 @@ class CameraConfig(Section):
         ),
     )
     fps: float = Field(15.0, gt=0, title="Frames per second for image and folder sources")
+    detector: str = Field("dlib-hog", title="Face detector", description="dlib-hog (default) or haar (OpenCV)")
     detect_every: int = Field(1, ge=1, title="Run face detection on every Nth frame")
+    attributes: bool = Field(True, title="Estimate age group, clothing colour and glasses for the story")
     steady_frames: int = Field(5, ge=1, title="Frames a face must stay before a story starts")
     leave_after_s: float = Field(3.0, gt=0, title="Seconds without a face before the child has left")
     cooldown_s: float = Field(10.0, ge=0, title="Seconds after a visit before a new one can start")

@@ -92,6 +92,7 @@ class Attributes(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     age_group: Literal["young child", "teenager", "young adult"] | None = None
+    gender: Literal["female", "male"] | None = Field(None, description="estimated; stories never use it")
     clothing_colour: str | None = Field(None, max_length=32)
     glasses: bool | None = None
 

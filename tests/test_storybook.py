@@ -1,4 +1,3 @@
-import time
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -36,10 +35,3 @@ def test_picture_follows_the_hero_and_the_mood():
     assert storybook.PALETTES["sad"].sky_top in sad and storybook.PALETTES["happy"].sky_top in plain
     night = storybook.render_svg("night", ["moon"], "fear", None, False)
     assert storybook.NIGHT.sky_top in night
-
-
-def test_renders_fast_enough_for_one_core():
-    started = time.perf_counter()
-    for i in range(20):
-        storybook.render_svg("forest", ["tree", "owl", "star"], "fear", "blue", True, seed=i)
-    assert (time.perf_counter() - started) / 20 < 0.3  # budget 300 ms; measured ~0.1 ms

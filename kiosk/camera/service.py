@@ -14,10 +14,11 @@ import cv2
 import numpy as np
 
 from kiosk.camera import sources
-from kiosk.camera.detector import Detection, HaarFaceDetector, encode_crop, face_crop
+from kiosk.camera.attributes import OfflineAttributeEstimator
+from kiosk.camera.detector import Detection, encode_crop, face_crop, make_detector
 from kiosk.camera.visits import Arrived, FaceReady, Left, VisitTracker
 from kiosk.config import Settings
-from kiosk.events import BoundingBox, Event, FaceEvent, PresenceEvent
+from kiosk.events import Attributes, BoundingBox, Event, FaceEvent, PresenceEvent
 from kiosk.service import Service
 
 logger = logging.getLogger(__name__)
@@ -38,15 +39,18 @@ class CameraService(Service):
         once: bool = False,
         on_event: Callable[[Event], None] | None = None,
         client_id: str | None = None,
+        stop_after_face: bool | None = None,
     ) -> None:
         super().__init__(settings, client_id)
         self.once = once
+        self.stop_after_face = once if stop_after_face is None else stop_after_face
         self.on_event = on_event
         cfg = settings.camera
-        self.tracker: VisitTracker[tuple[Detection, np.ndarray, tuple[int, int]]] = VisitTracker(
+        self.tracker: VisitTracker[tuple[Detection, np.ndarray, np.ndarray]] = VisitTracker(
             cfg.steady_frames, cfg.leave_after_s, cfg.cooldown_s
         )
-        self.detector: HaarFaceDetector | None = None
+        self.detector = None
+        self.attributes: OfflineAttributeEstimator | None = None
         self.spec: sources.SourceSpec | None = None
         self.frames_seen = 0
         self.fps = 0.0
@@ -57,7 +61,9 @@ class CameraService(Service):
         if self.spec.kind == "sample" and self.settings.camera.source is None:
             logger.warning("no camera and no SOURCE given: using the sample photo (%s)", self.spec.target)
         logger.info("camera source: %s", self.spec.describe())
-        self.detector = HaarFaceDetector(self.settings.camera.min_face_px)
+        self.detector = make_detector(self.settings.camera.detector, self.settings.camera.min_face_px)
+        if self.settings.camera.attributes:
+            self.attributes = OfflineAttributeEstimator()
 
     def status_detail(self) -> dict[str, str | float | int | bool | None]:
         return {
@@ -83,17 +89,25 @@ class CameraService(Service):
                 self.stop_event.wait(RECONNECT_DELAY_S)
                 continue
             if self.once:
-                if not self.face_event_published:
+                if self.stop_after_face and not self.face_event_published:
                     raise NoFaceFound(f"no steady face found in {self.spec.describe()}")
                 return
             if self.spec.kind in ("camera", "stream"):
                 logger.warning("camera stream ended; reopening in %.0f s", RECONNECT_DELAY_S)
                 self.stop_event.wait(RECONNECT_DELAY_S)
 
+    def _clock(self):
+        """Seconds for the visit tracker: the video's own time for files, the wall clock for live sources."""
+        if self.spec.kind == "video":
+            step = 1.0 / sources.video_fps(self.spec.target)
+            return lambda: self.frames_seen * step
+        return time.monotonic
+
     def _process(self, frames) -> None:
         every = self.settings.camera.detect_every
         window_start, window_frames = time.perf_counter(), 0
         last_faces: list[Detection] = []
+        self.now = self._clock()
         for frame in frames:
             if self.stop_event.is_set():
                 return
@@ -104,13 +118,13 @@ class CameraService(Service):
             window_frames += 1
             if (elapsed := time.perf_counter() - window_start) >= 2.0:
                 self.fps, window_start, window_frames = window_frames / elapsed, time.perf_counter(), 0
-            self._track(grey, last_faces[0] if last_faces else None)
-            if self.once and self.face_event_published:
+            self._track(frame, grey, last_faces[0] if last_faces else None)
+            if self.stop_after_face and self.face_event_published:
                 return
 
-    def _track(self, grey: np.ndarray, face: Detection | None) -> None:
-        candidate = (face, face_crop(grey, face), grey.shape) if face else None
-        for happening in self.tracker.update(time.monotonic(), candidate, face.quality if face else 0.0):
+    def _track(self, frame: np.ndarray, grey: np.ndarray, face: Detection | None) -> None:
+        candidate = (face, face_crop(grey, face), frame) if face else None
+        for happening in self.tracker.update(self.now(), candidate, face.quality if face else 0.0):
             if isinstance(happening, Arrived):
                 self.publish(PresenceEvent(session_id=happening.session_id, state="arrived"))
             elif isinstance(happening, FaceReady):
@@ -119,13 +133,21 @@ class CameraService(Service):
             elif isinstance(happening, Left):
                 self.publish(PresenceEvent(session_id=happening.session_id, state="left"))
 
-    @staticmethod
-    def _face_event(session_id: str, face: Detection, crop: np.ndarray, shape: tuple[int, int]) -> FaceEvent:
+    def _face_event(self, session_id: str, face: Detection, crop: np.ndarray, frame: np.ndarray) -> FaceEvent:
+        estimate = self.attributes.estimate(frame, face) if self.attributes else None
+        if estimate:
+            logger.info(
+                "attributes %s (confidences %s) in %.1f ms",
+                estimate.attributes.model_dump(exclude_none=True),
+                estimate.confidences,
+                estimate.latency_ms,
+            )
         return FaceEvent(
             session_id=session_id,
             crop_jpeg_b64=encode_crop(crop),
             box=BoundingBox(x=face.x, y=face.y, w=face.w, h=face.h),
-            frame_width=shape[1],
-            frame_height=shape[0],
+            frame_width=frame.shape[1],
+            frame_height=frame.shape[0],
             quality=round(face.quality, 2),
+            attributes=estimate.attributes if estimate else Attributes(),
         )

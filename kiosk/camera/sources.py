@@ -72,6 +72,16 @@ def resolve(source: str | None) -> SourceSpec:
     )
 
 
+def video_fps(path: str) -> float:
+    """The frame rate a video file declares (25 when it declares none)."""
+    capture = cv2.VideoCapture(path)
+    try:
+        fps = capture.get(cv2.CAP_PROP_FPS)
+    finally:
+        capture.release()
+    return fps if fps and fps > 0 else 25.0
+
+
 def _read_image(path: Path) -> np.ndarray:
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
