@@ -104,8 +104,12 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_emotion(args: argparse.Namespace, rest: list[str]) -> int:
     if args.action == "train":
         from kiosk.emotion.train import main
-    else:
+    elif args.action == "export":
         from kiosk.emotion.export import main
+    elif args.action == "eval":
+        from kiosk.emotion.evaluate import main
+    else:
+        from kiosk.emotion.hygiene import main
     return main(rest)
 
 
@@ -147,8 +151,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run one service (what systemd and `kiosk run` start)")
     serve.add_argument("service", choices=SERVICES)
 
-    emotion = sub.add_parser("emotion", help="train or export the emotion model", add_help=False)
-    emotion.add_argument("action", choices=["train", "export"])
+    emotion = sub.add_parser(
+        "emotion", help="train, export, evaluate the emotion model; check data hygiene", add_help=False
+    )
+    emotion.add_argument("action", choices=["train", "export", "eval", "hygiene"])
 
     story = sub.add_parser("story", help="tell one story")
     story_sub = story.add_subparsers(dest="action", required=True)

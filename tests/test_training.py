@@ -79,3 +79,31 @@ def test_train_resume_export_round_trip(tmp_path):
     manifest = load_manifest(model_dir)
     assert manifest.metrics["onnx_parity_max_abs"] <= export.PARITY_TOLERANCE
     assert manifest.labels[3] == "happy"
+
+
+def test_duplicate_check_finds_exact_and_near_copies():
+    from kiosk.emotion.hygiene import duplicates
+
+    rng = np.random.default_rng(3)
+    train = rng.integers(0, 255, (50, 48, 48), dtype=np.uint8)
+    fresh = rng.integers(0, 255, (3, 48, 48), dtype=np.uint8)
+    brighter = np.clip(train[7].astype(int) + 3, 0, 255).astype(np.uint8)  # a re-encoded copy
+    test = np.concatenate([fresh, train[[2]], brighter[None]])
+    report = duplicates(train, test)
+    assert report["exact"] == 1 and report["exact_indices"] == [3]
+    assert report["near"] == 2 and report["all_near_indices"] == [3, 4]
+
+
+def test_eval_reports_every_figure(tmp_path):
+    from kiosk.emotion.evaluate import evaluate, tta_views
+    from tests.modelkit import tiny_model_dir
+
+    data = synthetic_faces(tmp_path / "faces.npz", n=40)
+    report = evaluate(
+        tiny_model_dir(tmp_path / "m"), data, tta=True, runtimes=["onnxruntime-cpu"], exclude_copies_of=data
+    )
+    for key in ("accuracy", "macro_recall", "per_class_recall", "confusion", "n", "ms_per_face", "runtime", "model"):
+        assert key in report
+    assert report["n"] == 40 and sum(map(sum, report["confusion"])) == 40
+    assert report["without_training_copies"]["n"] == 0  # every face is its own copy
+    assert len(tta_views(np.zeros((2, 1, 48, 48), np.float32))) == 10
