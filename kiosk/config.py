@@ -12,7 +12,7 @@ import logging
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -73,6 +73,19 @@ class EmotionConfig(Section):
 class StoryConfig(Section):
     scenes: int = Field(3, ge=1, le=6, title="Scenes per story")
     seed: int | None = Field(None, title="Fixed random seed (for tests); none varies every story")
+    backend: Literal["llama-cpp", "transformers", "template"] = Field(
+        "llama-cpp", title="Storyteller backend", description="template: no LLM, the template stories alone"
+    )
+    model_path: Path = Field(
+        PROJECT_ROOT / "models" / "story" / "smollm2-135m-instruct",
+        title="LLM model",
+        description="a directory with manifest.json + GGUF (kiosk models pull) or a transformers model directory",
+    )
+    threads: int = Field(2, ge=1, title="CPU threads for the LLM")
+    max_attempts: int = Field(3, ge=1, le=10, title="Generations tried before the template scene stands in")
+    max_tokens: int = Field(60, ge=8, le=400, title="Tokens the LLM may write for the comfort scene")
+    temperature: float = Field(0.8, ge=0, le=2, title="Sampling temperature")
+    safety_embeddings: bool = Field(True, title="Check each sentence with the MiniLM safety prototypes")
 
 
 class IllustrateConfig(Section):

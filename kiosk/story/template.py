@@ -56,10 +56,9 @@ def _fill(beat: Beat, hero: Hero) -> str:
     return beat.text.format(hero=hero.name, Hero=hero.name)
 
 
-def _illustration_prompt(beat: Beat, hero: Hero, emotion: str) -> str:
-    things = ", ".join(beat.objects)
+def illustration_prompt(setting: str, objects: tuple[str, ...], hero: Hero, emotion: str) -> str:
     return (
-        f"storybook illustration, {hero.looks} feeling {emotion}, in a {beat.setting}, with {things}, "
+        f"storybook illustration, {hero.looks} feeling {emotion}, in a {setting}, with {', '.join(objects)}, "
         "soft colours, gentle, child-friendly"
     )
 
@@ -75,7 +74,12 @@ def tell(emotion: str, attributes: Attributes | None = None, seed: int | None = 
     rng.shuffle(comforts)
     beats = [starter.opening, *comforts[: max(0, scenes - 2)], rng.choice(ENDINGS[emotion])][:scenes]
     story_scenes = tuple(
-        TemplateScene(_fill(beat, hero), beat.setting, beat.objects, _illustration_prompt(beat, hero, emotion))
+        TemplateScene(
+            _fill(beat, hero),
+            beat.setting,
+            beat.objects,
+            illustration_prompt(beat.setting, beat.objects, hero, emotion),
+        )
         for beat in beats
     )
     return TemplateStory(emotion, starter.title, hero, story_scenes)

@@ -1,0 +1,95 @@
+"""The storyteller: template shape, LLM middle, gates before anything is shown, fallback."""
+
+import pytest
+
+from kiosk.emotion.labels import EMOTIONS
+from kiosk.story import gates
+from kiosk.story.teller import Partial, Storyteller, Telling, split_sentences
+
+
+class ScriptedModel:
+    """Streams prepared answers, one per attempt, word by word (to test the gates deterministically)."""
+
+    name = "scripted"
+
+    def __init__(self, *answers: str) -> None:
+        self.answers = list(answers)
+        self.calls = 0
+
+    def stream(self, messages, prefill, max_tokens, temperature, seed):
+        answer = self.answers[min(self.calls, len(self.answers) - 1)]
+        self.calls += 1
+        for word in answer.split(" "):
+            yield " " + word
+
+
+def tell(teller, emotion="sad", seed=4):
+    steps = list(teller.tell(emotion, seed=seed))
+    return [s.text for s in steps if isinstance(s, Partial)], steps[-1]
+
+
+def test_safe_generation_becomes_the_middle_scene_and_streams_by_sentence():
+    teller = Storyteller(ScriptedModel("sat close by. Together they watched the rain and felt cosy. Extra words"))
+    partials, telling = tell(teller)
+    assert isinstance(telling, Telling) and not telling.fallback and telling.attempts == 1
+    opening, middle, ending = (s.text for s in telling.story.scenes)
+    assert middle.startswith("Then ") and middle.endswith("felt cosy.")
+    assert "Extra words" not in middle  # cut at the last full sentence
+    assert partials[0].endswith(opening) and opening not in partials[0].split("\n")[0]
+    assert any(p.endswith("sat close by.") for p in partials)  # the first sentence showed before the second
+    assert partials[-1].endswith(ending)
+
+
+def test_unsafe_text_is_never_shown_and_is_regenerated():
+    teller = Storyteller(
+        ScriptedModel("chased away the scary monster with a big stick.", "gave a warm hug. It was nice.")
+    )
+    partials, telling = tell(teller)
+    assert telling.attempts == 2 and not telling.fallback
+    assert "blocklist" in telling.rejections[0]
+    assert not any("monster" in p for p in partials)
+
+
+def test_echo_and_repetition_exhaust_attempts_then_the_template_scene_stands_in():
+    teller = Storyteller(
+        ScriptedModel(
+            "Continue this story in two short sentences.",
+            "said hello. said hello. said hello. said hello.",
+            "Tell how a friend helps Ada feel better, in two short sentences.",
+        ),
+        max_attempts=3,
+    )
+    _partials, telling = tell(teller, seed=4)
+    assert telling.fallback and telling.attempts == 3
+    assert [("echo" in r, "repetition" in r) for r in telling.rejections][:2] == [(True, False), (False, True)]
+    middle = telling.story.scenes[1].text
+    assert "Continue" not in middle and "said hello" not in middle
+
+
+def test_the_embedding_check_and_the_on_emotion_check_are_applied():
+    teller = Storyteller(
+        ScriptedModel("came closer and shared a sandwich."), unsafe=lambda s: "sandwich" in s, max_attempts=2
+    )
+    _, telling = tell(teller)
+    assert telling.fallback and all("embedding" in r for r in telling.rejections)
+    teller = Storyteller(ScriptedModel("came and laughed."), emotion_of=lambda text: "happy", max_attempts=1)
+    _, telling = tell(teller, emotion="sad")
+    assert telling.fallback and "off-emotion" in telling.rejections[0]
+
+
+@pytest.mark.parametrize("emotion", EMOTIONS)
+def test_without_a_model_the_template_tells_every_story(emotion):
+    _, telling = tell(Storyteller(None), emotion)
+    assert telling.generator == "template" and len(telling.story.scenes) == 3
+    assert sum(len(s.text.split()) for s in telling.story.scenes) <= 120
+
+
+def test_gates():
+    assert gates.blocked_words("In a moment, the paint dried.") == []
+    assert gates.blocked_words("His mom and the ghost") == ["ghost", "mom"]
+    assert gates.is_echo("Continue this story please", "x")
+    assert gates.echo_ratio("the cat sat on the mat", "yesterday the cat sat on the mat") == 1.0
+    assert not gates.is_echo("The owl sang a song.", "Tell how a friend helps Ada feel better.")
+    assert gates.is_repetitive("and then and then and then and then and then")
+    assert not gates.is_repetitive("The owl sang. The rabbit danced. Everyone smiled.")
+    assert split_sentences('He said "hi." Then we') == (['He said "hi."'], "Then we")
