@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--name", default="kiosk-compact-cnn")
     parser.add_argument("--version", default="1.0.0")
     parser.add_argument("--source", default="trained by `kiosk emotion train` on FER2013 Training")
+    parser.add_argument("--train", type=Path, help="training npz: data hygiene and a model card (optional)")
     return parser
 
 
@@ -106,5 +107,34 @@ def main(argv: list[str] | None = None) -> int:
         calibration_temperature=round(temperature, 4),
     )
     write_manifest(args.out, manifest)
+    if args.train is not None:
+        write_model_card(args, manifest)
     print(json.dumps(manifest.metrics | {"temperature": manifest.calibration_temperature}))
     return 0
+
+
+def write_model_card(args: argparse.Namespace, manifest: Manifest) -> None:
+    """Evaluate the exported model as the kiosk serves it, then write MODEL_CARD.md and copy the plots."""
+    import shutil
+
+    from kiosk.emotion.card import write_card
+    from kiosk.emotion.evaluate import evaluate
+    from kiosk.emotion.hygiene import duplicates
+
+    run_dir = args.checkpoint.parent
+    plain = evaluate(args.out, args.val, False, ["onnxruntime-cpu"], exclude_copies_of=args.train)
+    tta = evaluate(args.out, args.val, True, ["onnxruntime-cpu"], exclude_copies_of=args.train)
+    hygiene = duplicates(load_npz(args.train).images, load_npz(args.val).images)
+    hygiene.pop("all_near_indices")
+    training = json.loads((run_dir / "summary.json").read_text()) if (run_dir / "summary.json").exists() else {}
+    last = (
+        torch.load(run_dir / "last.pt", weights_only=False, map_location="cpu")
+        if (run_dir / "last.pt").exists()
+        else {}
+    )
+    training["args"] = last.get("args", {})
+    history = last.get("history", [])
+    for plot in ("curves.png", "confusion.png"):
+        if (run_dir / plot).exists():
+            shutil.copyfile(run_dir / plot, args.out / plot)
+    write_card(args.out, manifest, plain, tta, training, hygiene, history)
