@@ -89,14 +89,37 @@ class StoryConfig(Section):
 
 
 class IllustrateConfig(Section):
-    width: int = Field(768, ge=128, title="Picture width in pixels")
-    height: int = Field(576, ge=128, title="Picture height in pixels")
+    diffusion: bool = Field(
+        True,
+        title="Use Stable Diffusion when a pipeline is installed",
+        description="the storybook picture shows first; a safe diffusion picture replaces it",
+    )
+    model_dir: Path = Field(
+        PROJECT_ROOT / "models" / "illustrate" / "sd15-anime",
+        title="Diffusion pipeline directory",
+        description="diffusers layout, local files only",
+    )
+    steps: int = Field(25, ge=1, le=150, title="Inference steps (the seed compared 25/50/70)")
+    guidance: float = Field(7.5, ge=0, le=30, title="Guidance scale (the seed compared 7.5/15)")
+    width: int = Field(512, ge=64, title="Diffusion picture width")
+    height: int = Field(512, ge=64, title="Diffusion picture height")
+    scheduler: str | None = Field(None, title="diffusers scheduler class name; none keeps the model's")
+    attention_slicing: bool = Field(False, title="Trade speed for memory on small GPUs")
+    lcm_lora_dir: Path | None = Field(None, title="Local LCM-LoRA weights for few-step pictures")
+    allow_without_safety_checker: bool = Field(
+        False,
+        title="Show pictures from a pipeline with no safety checker",
+        description="off: such a pipeline is refused",
+    )
 
 
 class WebConfig(Section):
     host: str = Field("127.0.0.1", title="Address the kiosk page listens on")
     port: int = Field(8080, ge=1, le=65535, title="Port of the kiosk page")
     grace_s: float = Field(20.0, ge=0, title="Seconds the story stays after the child leaves")
+    media_dir: Path | None = Field(None, title="Where pictures are kept (default: <run_dir>/media)")
+    media_max_files: int = Field(200, ge=1, title="Pictures kept; the oldest go first")
+    media_max_mb: float = Field(200.0, gt=0, title="Megabytes of pictures kept; the oldest go first")
 
 
 class Settings(Section):

@@ -1,4 +1,5 @@
-"""The illustrate service: a story in, one picture per scene out (offline storybook illustrator)."""
+"""The illustrate service: a story in, pictures out — the offline storybook picture for every scene at
+once, then, where a safe diffusion pipeline is installed, a diffusion picture that replaces it."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Iterator
 
 from kiosk.events import Event, IllustrationEvent, StoryEvent
 from kiosk.illustrate import storybook
+from kiosk.illustrate.diffusion import DiffusionIllustrator, DiffusionSettings, DiffusionUnavailable
 from kiosk.service import Service
 
 logger = logging.getLogger(__name__)
@@ -19,11 +21,54 @@ class IllustrateService(Service):
     name = "illustrate"
     listens = ("story",)
 
+    def setup(self) -> None:
+        self.diffusion: DiffusionIllustrator | None = None
+        self.flagged = 0
+        cfg = self.settings.illustrate
+        if not cfg.diffusion:
+            return
+        try:
+            self.diffusion = DiffusionIllustrator(
+                cfg.model_dir,
+                DiffusionSettings(
+                    steps=cfg.steps,
+                    guidance=cfg.guidance,
+                    width=cfg.width,
+                    height=cfg.height,
+                    scheduler=cfg.scheduler,
+                    attention_slicing=cfg.attention_slicing,
+                    lcm_lora_dir=cfg.lcm_lora_dir,
+                    allow_without_safety_checker=cfg.allow_without_safety_checker,
+                ),
+            )
+        except DiffusionUnavailable as exc:
+            logger.info("diffusion illustrator off (%s): storybook pictures only", exc)
+
     def status_detail(self) -> dict[str, str | float | int | bool | None]:
-        return {"illustrator": storybook.ILLUSTRATOR}
+        diffusion = getattr(self, "diffusion", None)
+        return {
+            "illustrator": diffusion.name if diffusion else storybook.ILLUSTRATOR,
+            "flagged_pictures": getattr(self, "flagged", 0),
+        }
+
+    def _event(
+        self, story: StoryEvent, index: int, media_type: str, body: bytes, illustrator: str, latency_ms: float
+    ) -> IllustrationEvent:
+        return IllustrationEvent(
+            session_id=story.session_id,
+            causation_id=story.event_id,
+            story_id=story.event_id,
+            scene_index=index,
+            scene_count=len(story.scenes),
+            media_type=media_type,
+            image_b64=base64.b64encode(body).decode(),
+            illustrator=illustrator,
+            latency_ms=round(latency_ms, 2),
+        )
 
     def handle(self, event: Event) -> Iterator[Event]:
         assert isinstance(event, StoryEvent)
+        story_seed = zlib.crc32(event.event_id.encode())  # one seed per story: one consistent character
         for index, scene in enumerate(event.scenes):
             started = time.perf_counter()
             svg = storybook.render_svg(
@@ -32,16 +77,21 @@ class IllustrateService(Service):
                 scene.mood,
                 event.hero.clothing_colour,
                 event.hero.glasses,
-                seed=zlib.crc32(f"{event.event_id}:{index}".encode()),
+                seed=story_seed + index,
             )
-            yield IllustrationEvent(
-                session_id=event.session_id,
-                causation_id=event.event_id,
-                story_id=event.event_id,
-                scene_index=index,
-                scene_count=len(event.scenes),
-                media_type="image/svg+xml",
-                image_b64=base64.b64encode(svg.encode()).decode(),
-                illustrator=storybook.ILLUSTRATOR,
-                latency_ms=round((time.perf_counter() - started) * 1000, 2),
+            yield self._event(
+                event,
+                index,
+                "image/svg+xml",
+                svg.encode(),
+                storybook.ILLUSTRATOR,
+                (time.perf_counter() - started) * 1000,
             )
+        if self.diffusion is None:
+            return
+        for index, scene in enumerate(event.scenes):
+            picture = self.diffusion.draw(event.hero.description, scene.illustration_prompt, story_seed)
+            if picture.flagged:
+                self.flagged += 1  # the storybook picture already on screen stays
+                continue
+            yield self._event(event, index, "image/png", picture.png, self.diffusion.name, picture.latency_ms)

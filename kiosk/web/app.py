@@ -50,12 +50,13 @@ def create_app(state: ScreenState, health: Callable[[], dict], grace_s: float = 
             stream(), mimetype="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
         )
 
-    @app.get("/media/<media_id>")
-    def media(media_id: str) -> Response:
-        item = state.media.get(media_id)
+    @app.get("/media/<name>")
+    def media(name: str) -> Response:
+        item = state.media.get(name)
         if item is None:
             abort(404)
-        return Response(item.body, mimetype=item.media_type, headers={"Cache-Control": "max-age=3600"})
+        media_type, body = item
+        return Response(body, mimetype=media_type, headers={"Cache-Control": "max-age=3600"})
 
     @app.get("/healthz")
     def healthz() -> tuple[Response, int]:

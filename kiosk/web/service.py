@@ -11,6 +11,7 @@ from werkzeug.serving import make_server
 from kiosk.events import Event
 from kiosk.service import Service
 from kiosk.web.app import create_app
+from kiosk.web.media import MediaStore
 from kiosk.web.state import ScreenState
 
 logger = logging.getLogger(__name__)
@@ -21,8 +22,9 @@ class WebService(Service):
     listens = ("presence", "story_partial", "story", "illustration")
 
     def setup(self) -> None:
-        self.state = ScreenState()
         cfg = self.settings.web
+        media_dir = cfg.media_dir or self.settings.run_dir / "media"
+        self.state = ScreenState(MediaStore(media_dir, cfg.media_max_files, int(cfg.media_max_mb * 1024 * 1024)))
         app = create_app(self.state, self.health, cfg.grace_s)
         self.server = make_server(cfg.host, cfg.port, app, threaded=True)
         self.server.daemon_threads = True

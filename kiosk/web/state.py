@@ -6,28 +6,20 @@ import base64
 import json
 import queue
 import threading
-from collections import OrderedDict
-from dataclasses import dataclass
 
 from kiosk.events import Event, IllustrationEvent, PresenceEvent, StoryEvent, StoryPartialEvent
+from kiosk.web.media import MediaStore
 
-MEDIA_LIMIT = 48
 CLIENT_QUEUE = 256
-
-
-@dataclass(frozen=True)
-class Media:
-    media_type: str
-    body: bytes
 
 
 class ScreenState:
     """The current visit, its story and pictures; thread-safe; broadcasts each change as an SSE message."""
 
-    def __init__(self) -> None:
+    def __init__(self, media: MediaStore) -> None:
         self._lock = threading.Lock()
         self._clients: set[queue.Queue[str]] = set()
-        self.media: OrderedDict[str, Media] = OrderedDict()
+        self.media = media
         self.present = False
         self.session_id: str | None = None
         self.partial: dict | None = None
@@ -66,23 +58,17 @@ class ScreenState:
             }
             return "story", self.story
         if isinstance(event, IllustrationEvent):
-            media_id = f"{event.event_id}"
-            self._store_media(media_id, Media(event.media_type, base64.b64decode(event.image_b64)))
+            name = self.media.put(event.event_id, event.media_type, base64.b64decode(event.image_b64))
             picture = {
                 "story_id": event.story_id,
                 "scene_index": event.scene_index,
                 "scene_count": event.scene_count,
-                "url": f"/media/{media_id}",
+                "url": f"/media/{name}",
                 "illustrator": event.illustrator,
             }
             self.pictures[event.scene_index] = picture
             return "illustration", picture
         return None
-
-    def _store_media(self, media_id: str, media: Media) -> None:
-        self.media[media_id] = media
-        while len(self.media) > MEDIA_LIMIT:
-            self.media.popitem(last=False)
 
     def snapshot(self) -> dict:
         with self._lock:
