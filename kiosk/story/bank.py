@@ -33,7 +33,7 @@ STARTERS: dict[str, tuple[Starter, ...]] = {
         Starter(
             "The Little Storm Cloud",
             Beat(
-                "{Hero} felt hot and stormy inside, like thunder rumbling in a small grey cloud.",
+                "{Hero} felt angry, hot and stormy inside, like thunder rumbling in a small grey cloud.",
                 "hill",
                 ("cloud", "rain"),
             ),
@@ -41,7 +41,7 @@ STARTERS: dict[str, tuple[Starter, ...]] = {
         Starter(
             "The Dragon Who Breathed Slowly",
             Beat(
-                "{Hero} felt as fiery as a little dragon, with cross sparks fizzing everywhere.",
+                "{Hero} felt angry and fiery, like a little dragon with cross sparks fizzing everywhere.",
                 "meadow",
                 ("dragon", "sun"),
             ),
@@ -49,7 +49,7 @@ STARTERS: dict[str, tuple[Starter, ...]] = {
         Starter(
             "The Volcano That Cooled Down",
             Beat(
-                "{Hero} felt like a bubbling volcano, ready to go boom on a busy afternoon.",
+                "{Hero} felt so angry, like a bubbling volcano ready to go boom on a busy afternoon.",
                 "hill",
                 ("volcano", "cloud"),
             ),
@@ -59,7 +59,7 @@ STARTERS: dict[str, tuple[Starter, ...]] = {
         Starter(
             "The Yucky Puddle",
             Beat(
-                "{Hero} wrinkled up their nose. Something felt yucky and not nice at all.",
+                "{Hero} wrinkled up their nose in disgust. Something felt yucky and not nice at all.",
                 "garden",
                 ("puddle", "flower"),
             ),
@@ -75,7 +75,7 @@ STARTERS: dict[str, tuple[Starter, ...]] = {
         Starter(
             "The Muddy Shoes",
             Beat(
-                "{Hero} stepped into squelchy mud and felt icky all the way to their toes.",
+                "{Hero} stepped into squelchy mud and felt icky and disgusted all the way to their toes.",
                 "forest",
                 ("tree", "puddle"),
             ),
@@ -101,7 +101,7 @@ STARTERS: dict[str, tuple[Starter, ...]] = {
         Starter(
             "The Thunder Over the Forest",
             Beat(
-                "{Hero} heard thunder over the forest and wanted to hide under a soft blanket.",
+                "{Hero} heard thunder over the forest, felt scared and wanted to hide under a soft blanket.",
                 "forest",
                 ("cloud", "tree"),
             ),
@@ -122,7 +122,11 @@ STARTERS: dict[str, tuple[Starter, ...]] = {
         ),
         Starter(
             "The Boat of Giggles",
-            Beat("{Hero} giggled with joy as a little paper boat sailed across the pond.", "river", ("boat", "sun")),
+            Beat(
+                "{Hero} felt happy and giggled with joy as a little paper boat sailed across the pond.",
+                "river",
+                ("boat", "sun"),
+            ),
         ),
     ),
     "sad": (
@@ -141,7 +145,7 @@ STARTERS: dict[str, tuple[Starter, ...]] = {
         Starter(
             "The Grey Afternoon",
             Beat(
-                "{Hero} sat under a big tree feeling blue, and the afternoon felt long and grey.",
+                "{Hero} sat under a big tree feeling sad and blue, and the afternoon felt long and grey.",
                 "meadow",
                 ("tree", "cloud"),
             ),
@@ -159,7 +163,7 @@ STARTERS: dict[str, tuple[Starter, ...]] = {
         Starter(
             "The Rainbow Out of Nowhere",
             Beat(
-                "{Hero} looked up, amazed, as a rainbow popped out of the sky all at once.",
+                "{Hero} looked up in surprise as a rainbow popped out of the sky all at once.",
                 "meadow",
                 ("rainbow", "cloud"),
             ),
@@ -187,7 +191,7 @@ STARTERS: dict[str, tuple[Starter, ...]] = {
         Starter(
             "The Still Pond",
             Beat(
-                "{Hero} sat by a still pond, feeling quiet inside, and listened to the birds.",
+                "{Hero} sat by a still pond, feeling calm and quiet inside, and listened to the birds.",
                 "river",
                 ("bird", "flower"),
             ),

@@ -10,6 +10,8 @@ from __future__ import annotations
 import statistics
 
 from kiosk.emotion.labels import EMOTIONS
+from kiosk.events import Attributes
+from kiosk.story import gates
 from kiosk.story.teller import Storyteller, Telling
 from kiosk.story.textmodel import TextModel
 
@@ -30,7 +32,14 @@ def evaluate(teller: Storyteller, judge: TextModel, n: int, seed: int = 1000) ->
         per_emotion[emotion] = {
             "n": n,
             "alignment": round(sum(v == emotion for v in verdicts) / n, 3),
-            "echo_rate": round(sum("echo" in r for r in rejections) / attempts, 3),
+            "echo_rejections_rate": round(sum("echo" in r for r in rejections) / attempts, 3),
+            "echoes_in_final_stories": sum(
+                gates.is_echo(
+                    t.story.scenes[1].text, " ".join(m["content"] for m in teller.prompt(t.story, Attributes()))
+                )
+                for t in tellings
+                if not t.fallback
+            ),
             "repetition_rate": round(sum("repetition" in r for r in rejections) / attempts, 3),
             "safety_rejections": sum(("blocklist" in r) or ("unsafe" in r) for r in rejections),
             "off_emotion_rejections": sum("off-emotion" in r for r in rejections),
@@ -46,7 +55,8 @@ def evaluate(teller: Storyteller, judge: TextModel, n: int, seed: int = 1000) ->
     overall = {
         "alignment": round(statistics.mean(v["alignment"] for v in per_emotion.values()), 3),
         "fallback_rate": round(statistics.mean(v["fallback_rate"] for v in per_emotion.values()), 3),
-        "echo_rate": round(statistics.mean(v["echo_rate"] for v in per_emotion.values()), 3),
+        "echo_rejections_rate": round(statistics.mean(v["echo_rejections_rate"] for v in per_emotion.values()), 3),
+        "echoes_in_final_stories": sum(v["echoes_in_final_stories"] for v in per_emotion.values()),
         "full_story_ms_max": max(v["full_story_ms_max"] for v in per_emotion.values()),
         "first_words_ms_max": max(v["first_words_ms"] for v in per_emotion.values()),
     }

@@ -34,7 +34,8 @@ def open_language_model(cfg: StoryConfig) -> tuple[LanguageModel | None, str | N
         return None, "configured to tell template stories only"
     try:
         path = model_file(cfg) if cfg.backend == "llama-cpp" else cfg.model_path
-        return open_model(cfg.backend, path, cfg.threads), None
+        name = load_manifest(cfg.model_path).name if (cfg.model_path / "manifest.json").is_file() else None
+        return open_model(cfg.backend, path, cfg.threads, name), None
     except (LanguageModelUnavailable, ModelError, OSError, ValueError) as exc:
         return None, str(exc)
 

@@ -43,7 +43,7 @@ def render_chat(template: str, messages: Messages, bos: str = "", eos: str = "")
 class LlamaCppModel:
     """A GGUF model through llama-cpp-python: ~150 tokens/s for a 135M model on 2 CPU cores."""
 
-    def __init__(self, gguf_path: Path, threads: int = 2, context: int = 1024) -> None:
+    def __init__(self, gguf_path: Path, threads: int = 2, context: int = 1024, name: str | None = None) -> None:
         if importlib.util.find_spec("llama_cpp") is None:
             raise LanguageModelUnavailable("llama-cpp-python is not installed")
         if not Path(gguf_path).is_file():
@@ -55,7 +55,7 @@ class LlamaCppModel:
         self.template = self.llama.metadata.get("tokenizer.chat_template")
         if not self.template:
             raise LanguageModelUnavailable(f"{gguf_path.name} carries no chat template")
-        self.name = f"llama.cpp:{Path(gguf_path).stem}"
+        self.name = f"llama.cpp:{name or Path(gguf_path).stem}"
         self.lock = threading.Lock()
         logger.info("loaded %s in %.2f s", self.name, time.perf_counter() - started)
 
@@ -128,11 +128,11 @@ def smollm2_gguf() -> Path | None:
     return path if path.is_file() else None
 
 
-def open_model(backend: str, path: Path | None, threads: int = 2) -> LanguageModel:
+def open_model(backend: str, path: Path | None, threads: int = 2, name: str | None = None) -> LanguageModel:
     if backend == "llama-cpp":
         if path is None:
             raise LanguageModelUnavailable("no GGUF path configured")
-        return LlamaCppModel(path, threads)
+        return LlamaCppModel(path, threads, name=name)
     if backend == "transformers":
         if path is None:
             raise LanguageModelUnavailable("no model directory configured")

@@ -203,6 +203,8 @@ class Storyteller:
                 text = " ".join(accepted)
                 if len(text.split()) > MAX_SCENE_WORDS:
                     text = accepted[0]
+                if text.count('"') % 2:  # a quotation cut short at the sentence cap
+                    text += '"'
                 prompt = template.illustration_prompt(setting, objects, base.hero, base.emotion)
                 return TemplateScene(text, setting, objects, prompt)
             telling.rejections.append(reason)
