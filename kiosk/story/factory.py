@@ -50,6 +50,7 @@ def build_storyteller(cfg: StoryConfig) -> tuple[Storyteller, str | None]:
             from kiosk.story.textmodel import TextModel
 
             text_model = TextModel()
+            text_model.warm_up()
             unsafe = text_model.is_unsafe
             emotion_of = lambda text: text_model.emotion_of(text)[0]  # noqa: E731
         except (ImportError, RuntimeError, OSError) as exc:
@@ -62,4 +63,6 @@ def build_storyteller(cfg: StoryConfig) -> tuple[Storyteller, str | None]:
         max_tokens=cfg.max_tokens,
         temperature=cfg.temperature,
     )
+    if model is not None:
+        list(model.stream([{"role": "user", "content": "Hello"}], "Hello", 2, 0.0, 0))  # first decode off the clock
     return teller, problem

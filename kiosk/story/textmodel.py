@@ -88,6 +88,10 @@ class TextModel:
 
         self.model = SentenceTransformer(str(path), device=device, local_files_only=True)
 
+    def warm_up(self) -> None:
+        """Compute the prototypes now, not on the first child's story."""
+        _ = self.emotion_centroids, self.safety_prototypes
+
     def embed(self, texts: list[str]) -> np.ndarray:
         return self.model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
 
