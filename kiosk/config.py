@@ -81,7 +81,15 @@ class StoryConfig(Section):
         title="LLM model",
         description="a directory with manifest.json + GGUF (kiosk models pull) or a transformers model directory",
     )
-    threads: int = Field(2, ge=1, title="CPU threads for the LLM")
+    threads: int = Field(
+        1,
+        ge=1,
+        title="CPU threads for the LLM",
+        description=(
+            "1 on a 2-core kiosk: llama.cpp spin-waits between its threads, and with the camera and other services "
+            "on the same cores 2 threads fell from ~100 to under 10 tokens/s (bench: kiosk story eval)"
+        ),
+    )
     max_attempts: int = Field(3, ge=1, le=10, title="Generations tried before the template scene stands in")
     max_tokens: int = Field(60, ge=8, le=400, title="Tokens the LLM may write for the comfort scene")
     temperature: float = Field(0.8, ge=0, le=2, title="Sampling temperature")
