@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import statistics
 import tempfile
 import threading
@@ -17,6 +16,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+from bench.chromium import headless_chromium
 from kiosk import broker
 from kiosk.bus import Bus
 from kiosk.config import BrokerConfig, Settings, WebConfig
@@ -32,27 +32,6 @@ new MutationObserver(() => {
   if (m && !(m[1] in window.__seen)) window.__seen[m[1]] = Date.now();
 }).observe(document.getElementById('scene-text'), {childList: true, characterData: true, subtree: true});
 """
-
-
-def chromium():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        f"--user-data-dir={tempfile.mkdtemp(prefix='kiosk-bench-chromium-')}",
-        "--window-size=1080,1920",
-    ):
-        options.add_argument(flag)
-    return webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"), options=options)
 
 
 def page_weight(base: str) -> dict[str, int]:
@@ -87,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         for bus in (camera, teller):
             bus.start()
             bus.wait_connected(10)
-        driver = chromium()
+        driver = headless_chromium(Path(tempfile.mkdtemp(prefix="kiosk-bench-chromium-")))
         try:
             base = f"http://127.0.0.1:{settings.web.port}"
             driver.get(base + "/")

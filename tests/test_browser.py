@@ -2,7 +2,6 @@
 and a new visit replaces them live, without a reload."""
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -11,6 +10,7 @@ import uuid
 
 import pytest
 
+from bench.chromium import CHROMEDRIVER, headless_chromium
 from kiosk import broker
 from kiosk.bus import Bus
 from kiosk.config import load_settings
@@ -20,8 +20,6 @@ from tests.conftest import ARTIFACTS, wait_for
 from tests.test_pipeline import sample_face_event
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 
 
 @pytest.fixture
@@ -64,25 +62,7 @@ def _ready(url):
 def browser(tmp_path):
     if not os.path.exists(CHROMEDRIVER):
         pytest.skip("chromium-driver is not installed (make setup-dev installs it)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        f"--user-data-dir={tmp_path / 'chromium'}",
-        "--window-size=1080,1920",
-    ):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver = headless_chromium(tmp_path / "chromium", network_log=True)
     yield driver
     driver.quit()
 

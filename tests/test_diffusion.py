@@ -97,42 +97,10 @@ def test_service_sends_storybook_pictures_first_then_diffusion(pipeline_dir, tmp
 
 
 def test_clip_score_from_a_local_clip_directory(tmp_path, pipeline_dir):
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizer
-
     from kiosk.illustrate.evaluate import clip_score
-    from kiosk.illustrate.tinypipe import write_char_tokenizer
+    from kiosk.illustrate.tinypipe import build_tiny_clip
 
-    tokens = write_char_tokenizer(tmp_path / "tok")
-    tokenizer = CLIPTokenizer(
-        str(tokens / "vocab.json"), str(tokens / "merges.txt"), pad_token="!", model_max_length=77
-    )
-    config = CLIPConfig(
-        text_config={
-            "hidden_size": 32,
-            "intermediate_size": 37,
-            "num_attention_heads": 4,
-            "num_hidden_layers": 1,
-            "vocab_size": len(tokenizer),
-            "bos_token_id": 0,
-            "eos_token_id": 1,
-            "pad_token_id": 2,
-        },
-        vision_config={
-            "hidden_size": 32,
-            "intermediate_size": 37,
-            "num_attention_heads": 4,
-            "num_hidden_layers": 1,
-            "image_size": 32,
-            "patch_size": 8,
-        },
-        projection_dim=16,
-    )
-    clip_dir = tmp_path / "clip"
-    CLIPModel(config).save_pretrained(clip_dir)
-    CLIPProcessor(
-        image_processor=CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}),
-        tokenizer=tokenizer,
-    ).save_pretrained(clip_dir)
+    clip_dir = build_tiny_clip(tmp_path / "clip")
     picture = DiffusionIllustrator(pipeline_dir, TINY, device="cpu").draw("a child", "in a meadow", seed=2)
     result = clip_score(clip_dir, [("a child in a meadow", picture.png)])
     assert 0 <= result["clip_score"] <= 100 and result["n"] == 1

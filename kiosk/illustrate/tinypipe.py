@@ -146,3 +146,42 @@ def set_safety_verdict(directory: Path, flag_everything: bool) -> None:
     checker.concept_embeds_weights.data.fill_(value)
     checker.special_care_embeds_weights.data.fill_(value)
     checker.save_pretrained(directory / "safety_checker")
+
+
+TINY_TEXT = {
+    "hidden_size": 32,
+    "intermediate_size": 37,
+    "num_attention_heads": 4,
+    "num_hidden_layers": 1,
+    "bos_token_id": 0,
+    "eos_token_id": 1,
+    "pad_token_id": 2,
+}
+TINY_VISION = {
+    "hidden_size": 32,
+    "intermediate_size": 37,
+    "num_attention_heads": 4,
+    "num_hidden_layers": 1,
+    "image_size": 32,
+    "patch_size": 8,
+}
+
+
+def build_tiny_clip(directory: Path) -> Path:
+    """A tiny CLIP (model + processor) from configs, for the CLIPScore code path."""
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizer
+
+    tokens = write_char_tokenizer(directory / "_tok")
+    tokenizer = CLIPTokenizer(
+        str(tokens / "vocab.json"), str(tokens / "merges.txt"), pad_token="!", model_max_length=77
+    )
+    config = CLIPConfig(
+        text_config=TINY_TEXT | {"vocab_size": len(tokenizer)}, vision_config=TINY_VISION, projection_dim=16
+    )
+    CLIPModel(config).save_pretrained(directory)
+    processor = CLIPProcessor(
+        image_processor=CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}),
+        tokenizer=tokenizer,
+    )
+    processor.save_pretrained(directory)
+    return directory
