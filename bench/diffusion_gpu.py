@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         build_pipeline(Path(tmp), "tiny" if args.tiny else "sd15", safety_checker=False)
         pipe = StableDiffusionPipeline.from_pretrained(
-            tmp, torch_dtype=dtype, local_files_only=True, safety_checker=None, requires_safety_checker=False
+            tmp, dtype=dtype, local_files_only=True, safety_checker=None, requires_safety_checker=False
         ).to(device)
     pipe.set_progress_bar_config(disable=True)
     result = {

@@ -48,8 +48,11 @@ face. Served by ONNX Runtime (TensorRT where available); probabilities calibrate
 {_row(plain)}
 {_row(tta)}
 
-Per-class recall (no TTA): {" | ".join(EMOTIONS)}
-{recall}
+Per-class recall (no TTA):
+
+| {" | ".join(EMOTIONS)} |
+| {" | ".join("---" for _ in EMOTIONS)} |
+| {recall} |
 
 Served without TTA (10 views cost 10× the latency for the gain above). Calibration temperature:
 {manifest.calibration_temperature} (fitted on PublicTest by negative log-likelihood). A face whose calibrated
@@ -79,8 +82,8 @@ a copy. Model selection (best epoch) used PublicTest only; PrivateTest was never
   (weight ∝ (1/frequency)^{args.get("class_weight_power")}, for `disgust`); augmentation: random affine (±10°,
   0.9–1.1 scale, ±4 px), horizontal flip, random erasing (p = {args.get("erase_prob")}). Seed {args.get("seed")}.
 - Best epoch: {training.get("best_epoch")} (PublicTest accuracy {best.get("val_accuracy", 0):.2%} during training).
-- Time and hardware: {training.get("train_seconds", 0) / 60:.0f} minutes on a 2-core x86-64 CPU
-  ({platform.machine()}), {args.get("threads")} threads, shared with other work.
+- Time and hardware: {training.get("train_seconds", 0) / 60:.0f} minutes on a 2-core CPU
+  ({platform.machine()}), {args.get("threads")} torch threads, shared with other work running at the same time.
 - Command: `{command}`, then `kiosk emotion export`.
 - Curves and confusion matrix: `curves.png`, `confusion.png` beside this card.
 

@@ -66,7 +66,7 @@ class DiffusionIllustrator:
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         dtype = torch.float16 if self.device == "cuda" else torch.float32
         started = time.perf_counter()
-        pipe = diffusers.StableDiffusionPipeline.from_pretrained(model_dir, torch_dtype=dtype, local_files_only=True)
+        pipe = diffusers.StableDiffusionPipeline.from_pretrained(model_dir, dtype=dtype, local_files_only=True)
         if pipe.safety_checker is None and not settings.allow_without_safety_checker:
             raise DiffusionUnavailable(f"{model_dir} has no safety checker; refusing unchecked pictures")
         if settings.scheduler:
