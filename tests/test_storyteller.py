@@ -93,3 +93,13 @@ def test_gates():
     assert gates.is_repetitive("and then and then and then and then and then")
     assert not gates.is_repetitive("The owl sang. The rabbit danced. Everyone smiled.")
     assert split_sentences('He said "hi." Then we') == (['He said "hi."'], "Then we")
+
+
+def test_the_heros_name_keeps_its_spelling_and_quotes_are_closed():
+    _, first = tell(Storyteller(ScriptedModel("x.")), seed=4)
+    name = first.story.hero.name
+    teller = Storyteller(ScriptedModel(f'helped {name.upper()} and said, "You are safe. We are friends.'))
+    _, telling = tell(teller, seed=4)
+    middle = telling.story.scenes[1].text
+    assert name.upper() not in middle and name in middle
+    assert middle.count('"') % 2 == 0

@@ -203,6 +203,7 @@ class Storyteller:
                 text = " ".join(accepted)
                 if len(text.split()) > MAX_SCENE_WORDS:
                     text = accepted[0]
+                text = re.sub(rf"\b{re.escape(base.hero.name)}\b", base.hero.name, text, flags=re.IGNORECASE)
                 if text.count('"') % 2:  # a quotation cut short at the sentence cap
                     text += '"'
                 prompt = template.illustration_prompt(setting, objects, base.hero, base.emotion)
