@@ -107,3 +107,33 @@ def test_eval_reports_every_figure(tmp_path):
     assert report["n"] == 40 and sum(map(sum, report["confusion"])) == 40
     assert report["without_training_copies"]["n"] == 0  # every face is its own copy
     assert len(tta_views(np.zeros((2, 1, 48, 48), np.float32))) == 10
+
+
+def test_csv_and_image_folder_loaders(tmp_path):
+    import cv2
+
+    from kiosk.emotion.data import load_faces
+
+    rng = np.random.default_rng(5)
+    faces = rng.integers(0, 255, (6, 48, 48), dtype=np.uint8)
+    rows = ["emotion,pixels,Usage"] + [
+        f"{i % 7},{' '.join(map(str, f.ravel()))},{'Training' if i < 4 else 'PublicTest'}" for i, f in enumerate(faces)
+    ]
+    (tmp_path / "fer2013.csv").write_text("\n".join(rows) + "\n")
+    train = load_faces(tmp_path / "fer2013.csv:Training")
+    assert len(train) == 4 and train.labels.tolist() == [0, 1, 2, 3] and (train.images[2] == faces[2]).all()
+    assert len(load_faces(f"{tmp_path / 'fer2013.csv'}:PublicTest")) == 2
+    assert len(load_faces(tmp_path / "fer2013.csv")) == 6
+
+    for name, face in (("happy", faces[0]), ("sad", faces[1]), ("sad", faces[2])):
+        (tmp_path / "train" / name).mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(
+            str(tmp_path / "train" / name / f"{len(list((tmp_path / 'train').rglob('*.png')))}.png"),
+            cv2.resize(face, (96, 96)),
+        )
+    folder = load_faces(tmp_path / "train")
+    assert sorted(folder.labels.tolist()) == [3, 4, 4] and folder.images.shape == (3, 48, 48)
+
+    (tmp_path / "bad.csv").write_text("label,pixels\n1,0 0\n")
+    with pytest.raises(ValueError, match="lacks columns"):
+        load_faces(tmp_path / "bad.csv")

@@ -56,3 +56,61 @@ def load_npz(path: str | Path) -> FaceSet:
         faces = FaceSet(images=archive["images"], labels=archive["labels"].astype(np.int64))
     logger.info("loaded %d faces from %s", len(faces), path.name)
     return faces
+
+
+def load_fer_csv(path: str | Path, usage: str | None = None) -> FaceSet:
+    """Kaggle's ``fer2013.csv`` (``emotion,pixels,Usage``; the layout torchvision's FER2013 also reads),
+    optionally one split (``Training``, ``PublicTest``, ``PrivateTest``)."""
+    import csv
+
+    path = Path(path)
+    images, labels = [], []
+    with path.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        missing = {"emotion", "pixels"} - set(reader.fieldnames or [])
+        if missing:
+            raise ValueError(f"{path.name} lacks columns {sorted(missing)}")
+        for row in reader:
+            if usage and row.get("Usage") != usage:
+                continue
+            pixels = np.array(row["pixels"].split(), dtype=np.uint8)
+            if pixels.size != FACE_SIZE * FACE_SIZE:
+                raise ValueError(f"{path.name}: a row has {pixels.size} pixels, not {FACE_SIZE * FACE_SIZE}")
+            images.append(pixels.reshape(FACE_SIZE, FACE_SIZE))
+            labels.append(int(row["emotion"]))
+    faces = FaceSet(np.stack(images) if images else np.zeros((0, 48, 48), np.uint8), np.array(labels, np.int64))
+    logger.info("loaded %d faces from %s%s", len(faces), path.name, f" ({usage})" if usage else "")
+    return faces
+
+
+def load_image_folder(root: str | Path) -> FaceSet:
+    """``root/<emotion>/*.jpg|png`` (emotion names as in FER2013), resized to grey 48×48."""
+    import cv2
+
+    from kiosk.emotion.labels import EMOTIONS
+
+    root = Path(root)
+    images, labels = [], []
+    for label, emotion in enumerate(EMOTIONS):
+        for path in sorted((root / emotion).glob("*")) if (root / emotion).is_dir() else []:
+            if path.suffix.lower() not in {".jpg", ".jpeg", ".png", ".bmp"}:
+                continue
+            image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+            if image is None:
+                raise ValueError(f"{path} is not a readable image")
+            images.append(cv2.resize(image, (FACE_SIZE, FACE_SIZE), interpolation=cv2.INTER_AREA))
+            labels.append(label)
+    if not images:
+        raise ValueError(f"no images under {root}/<emotion>/ (emotions: {', '.join(EMOTIONS)})")
+    return FaceSet(np.stack(images), np.array(labels, np.int64))
+
+
+def load_faces(spec: str | Path) -> FaceSet:
+    """Any supported data set: ``file.npz``, ``fer2013.csv[:Usage]`` or an image folder."""
+    text = str(spec)
+    if ".csv" in text:
+        path, _, usage = text.partition(".csv")
+        return load_fer_csv(path + ".csv", usage.lstrip(":") or None)
+    if Path(text).is_dir():
+        return load_image_folder(text)
+    return load_npz(text)

@@ -18,7 +18,7 @@ import numpy as np
 from kiosk.config import Settings
 from kiosk.emotion import metrics
 from kiosk.emotion.classifier import EmotionClassifier, face_pixels
-from kiosk.emotion.data import load_npz
+from kiosk.emotion.data import load_faces
 from kiosk.emotion.hygiene import duplicates
 
 logger = logging.getLogger(__name__)
@@ -59,14 +59,14 @@ def single_face_ms(classifier: EmotionClassifier, images: np.ndarray, tta: bool,
 def evaluate(
     model_dir: Path, data: Path, tta: bool, runtimes: list[str], threads: int = 1, exclude_copies_of: Path | None = None
 ) -> dict:
-    faces = load_npz(data)
+    faces = load_faces(data)
     classifier = EmotionClassifier(model_dir, runtimes, threads)
     logits = predict(classifier, faces.images, tta)
     raw = metrics.summarise(faces.labels, metrics.softmax(logits))
     calibrated = metrics.summarise(faces.labels, metrics.softmax(logits, classifier.temperature))
     clean = {}
     if exclude_copies_of is not None:
-        found = duplicates(load_npz(exclude_copies_of).images, faces.images)
+        found = duplicates(load_faces(exclude_copies_of).images, faces.images)
         keep = np.setdiff1d(np.arange(len(faces)), found["all_near_indices"])
         subset = metrics.summarise(faces.labels[keep], metrics.softmax(logits[keep]))
         clean = {

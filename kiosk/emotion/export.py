@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from kiosk.emotion import architectures, metrics
-from kiosk.emotion.data import load_npz
+from kiosk.emotion.data import load_faces
 from kiosk.emotion.labels import EMOTIONS
 from kiosk.emotion.train import NormalisedNet, predict_logits
 from kiosk.models import Manifest, file_entry, write_manifest
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     onnx_path = args.out / ONNX_NAME
     export_onnx(model, onnx_path)
 
-    val = load_npz(args.val)
+    val = load_faces(args.val)
     pixels = (val.images[:256].astype(np.float32) / 255.0)[:, None]
     error = parity_error(model, onnx_path, pixels)
     if error > PARITY_TOLERANCE:
@@ -124,7 +124,7 @@ def write_model_card(args: argparse.Namespace, manifest: Manifest) -> None:
     run_dir = args.checkpoint.parent
     plain = evaluate(args.out, args.val, False, ["onnxruntime-cpu"], exclude_copies_of=args.train)
     tta = evaluate(args.out, args.val, True, ["onnxruntime-cpu"], exclude_copies_of=args.train)
-    hygiene = duplicates(load_npz(args.train).images, load_npz(args.val).images)
+    hygiene = duplicates(load_faces(args.train).images, load_faces(args.val).images)
     hygiene.pop("all_near_indices")
     training = json.loads((run_dir / "summary.json").read_text()) if (run_dir / "summary.json").exists() else {}
     last = (

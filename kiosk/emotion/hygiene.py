@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from kiosk.emotion.data import load_npz
+from kiosk.emotion.data import load_faces
 
 NEAR_BITS = 4  # dHash bits that may differ for two faces to count as the same picture
 
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--test", type=Path, required=True)
     parser.add_argument("--near-bits", type=int, default=NEAR_BITS)
     args = parser.parse_args(argv)
-    report = duplicates(load_npz(args.train).images, load_npz(args.test).images, args.near_bits)
+    report = duplicates(load_faces(args.train).images, load_faces(args.test).images, args.near_bits)
     report.pop("all_near_indices")
     print(json.dumps(report))
     return 0

@@ -22,7 +22,7 @@ from torch import nn
 from tqdm import tqdm
 
 from kiosk.emotion import architectures, metrics, plots
-from kiosk.emotion.data import FaceSet, load_npz
+from kiosk.emotion.data import FaceSet, load_faces
 from kiosk.emotion.labels import NUM_CLASSES
 
 logger = logging.getLogger(__name__)
@@ -44,8 +44,12 @@ class NormalisedNet(nn.Module):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kiosk emotion train", description=__doc__)
-    parser.add_argument("--train", type=Path, required=True, help="training npz (images, labels)")
-    parser.add_argument("--val", type=Path, required=True, help="validation npz (PublicTest)")
+    parser.add_argument(
+        "--train", type=Path, required=True, help="training data: npz, fer2013.csv[:Training] or image folder"
+    )
+    parser.add_argument(
+        "--val", type=Path, required=True, help="validation data (PublicTest): npz, fer2013.csv:PublicTest or folder"
+    )
     parser.add_argument("--arch", default="compact", choices=sorted(architectures.ARCHITECTURES))
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=128)
@@ -168,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     seed_everything(args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
-    train_set, val_set = load_npz(args.train), load_npz(args.val)
+    train_set, val_set = load_faces(args.train), load_faces(args.val)
     if args.limit:
         train_set = FaceSet(train_set.images[: args.limit], train_set.labels[: args.limit])
 
