@@ -151,7 +151,3 @@ class MosquittoProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()

@@ -87,6 +87,7 @@ class Service:
             "errors": self.errors,
             "backlog": self.bus.backlog,
             "outbox": self.bus.outbox_size,
+            "outbox_dropped": self.bus.dropped,
         } | self.status_detail()
 
     def _on_message(self, kind: str):

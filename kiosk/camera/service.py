@@ -123,7 +123,7 @@ class CameraService(Service):
                 return
 
     def _track(self, frame: np.ndarray, grey: np.ndarray, face: Detection | None) -> None:
-        candidate = (face, face_crop(grey, face), frame) if face else None
+        candidate = (face, grey, frame) if face else None  # cropped only for the visit's best frame
         for happening in self.tracker.update(self.now(), candidate, face.quality if face else 0.0):
             if isinstance(happening, Arrived):
                 self.publish(PresenceEvent(session_id=happening.session_id, state="arrived"))
@@ -133,7 +133,7 @@ class CameraService(Service):
             elif isinstance(happening, Left):
                 self.publish(PresenceEvent(session_id=happening.session_id, state="left"))
 
-    def _face_event(self, session_id: str, face: Detection, crop: np.ndarray, frame: np.ndarray) -> FaceEvent:
+    def _face_event(self, session_id: str, face: Detection, grey: np.ndarray, frame: np.ndarray) -> FaceEvent:
         estimate = self.attributes.estimate(frame, face) if self.attributes else None
         if estimate:
             logger.info(
@@ -144,7 +144,7 @@ class CameraService(Service):
             )
         return FaceEvent(
             session_id=session_id,
-            crop_jpeg_b64=encode_crop(crop),
+            crop_jpeg_b64=encode_crop(face_crop(grey, face)),
             box=BoundingBox(x=face.x, y=face.y, w=face.w, h=face.h),
             frame_width=frame.shape[1],
             frame_height=frame.shape[0],
