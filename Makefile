@@ -5,11 +5,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 SOURCE ?=
-APT_PACKAGES := mosquitto mosquitto-clients
-TEST_APT_PACKAGES := chromium chromium-driver systemd
+APT_PACKAGES := mosquitto mosquitto-clients openssl rsync openssh-client
+TEST_APT_PACKAGES := chromium chromium-driver systemd openssh-server
 FER := ../shared/data/fer2013
 
-.PHONY: setup setup-dev system-packages test-system-packages run test lint format bench bench-pipeline bench-page bench-camera bench-emotion bench-story \
+.PHONY: setup setup-dev system-packages test-system-packages run test lint format bench bench-pipeline bench-page bench-camera bench-emotion bench-story bench-deploy \
+        deploy keygen certs \
         train-emotion export-emotion clean
 
 ## Debian packages the kiosk needs (installed only when missing)
@@ -64,7 +65,11 @@ format: setup-dev
 	$(VENV)/bin/ruff check --fix kiosk tests bench
 
 ## Benchmarks as JSON (bench/results/*.json)
-bench: bench-pipeline bench-page bench-camera bench-emotion bench-story
+bench: bench-pipeline bench-page bench-camera bench-emotion bench-story bench-deploy
+
+bench-deploy: setup-dev
+	@mkdir -p bench/results
+	$(PY) -m bench.deploy | tee bench/results/deploy.json
 
 bench-emotion: setup-dev
 	@mkdir -p bench/results
@@ -97,3 +102,21 @@ export-emotion: setup-dev
 
 clean:
 	rm -rf .run .pytest_cache tests/artifacts bench/results
+
+## Remote model update: make deploy KIOSKS="host1 host2" MODEL=models/emotion/<name> KEY=maintainer.key
+## (builds and verifies a signed bundle, rsyncs it over SSH, the kiosk installs, checks, switches or rolls back)
+MODEL ?= models/emotion/kiosk-compact-cnn
+KEY ?= keys/maintainer.key
+SSH ?= ssh
+deploy: setup
+	@test -n "$(KIOSKS)" || { echo 'usage: make deploy KIOSKS="host1 host2" [MODEL=dir] [KEY=file] [SSH="ssh -p 22"]'; exit 2; }
+	$(VENV)/bin/kiosk models deploy --model "$(MODEL)" --key "$(KEY)" --trusted-keys keys --ssh "$(SSH)" $(KIOSKS)
+
+## A maintainer signing key: keys/maintainer.key stays with you (git-ignored); keys/maintainer.pub goes to kiosks
+keygen: setup
+	$(VENV)/bin/kiosk models keygen --out keys
+
+## A local CA and a broker/staff-page certificate: make certs HOST=kiosk1.local [IPS="192.168.1.20"]
+HOST ?= $(shell hostname)
+certs:
+	bash broker/make-certs.sh .run/certs "$(HOST)" $(IPS)

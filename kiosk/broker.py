@@ -20,13 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
-from kiosk.config import PROJECT_ROOT
+from kiosk.config import PROJECT_ROOT, TlsListenerConfig
 
 logger = logging.getLogger(__name__)
 
 BROKER_DIR = PROJECT_ROOT / "broker"
 PR_SET_PDEATHSIG = 1
-USERS = ("camera", "emotion", "story", "illustrate", "web", "monitor", "staff")
+USERS = ("camera", "emotion", "story", "illustrate", "web", "dashboard", "deploy", "monitor", "staff")
 
 
 class BrokerError(RuntimeError):
@@ -89,7 +89,30 @@ class BrokerFiles:
     port: int
 
 
-def render(run_dir: Path, port: int, secrets_dir: Path, log_file: Path | None = None) -> BrokerFiles:
+def tls_listener(port: int, bind: str, cert_dir: Path) -> str:
+    """The TLS listener block: server certificate from ``cert_dir`` (broker/make-certs.sh), TLS ≥ 1.2.
+
+    ``per_listener_settings false`` makes the passwords and the ACL apply here exactly as on loopback.
+    """
+    for name in ("ca.crt", "server.crt", "server.key"):
+        if not (cert_dir / name).is_file():
+            raise BrokerError(f"TLS listener: {cert_dir / name} is missing (make it with broker/make-certs.sh)")
+    return "\n".join(
+        [
+            "# TLS for remote staff dashboards: same accounts and ACL as loopback.",
+            f"listener {port} {bind}",
+            f"cafile {cert_dir / 'ca.crt'}",
+            f"certfile {cert_dir / 'server.crt'}",
+            f"keyfile {cert_dir / 'server.key'}",
+            "tls_version tlsv1.2",
+            "require_certificate false",
+        ]
+    )
+
+
+def render(
+    run_dir: Path, port: int, secrets_dir: Path, log_file: Path | None = None, tls: TlsListenerConfig | None = None
+) -> BrokerFiles:
     """Write mosquitto.conf and the password file for a broker on ``port`` under ``run_dir``."""
     broker_dir = run_dir / "broker"
     data_dir = broker_dir / "data"
@@ -106,6 +129,7 @@ def render(run_dir: Path, port: int, secrets_dir: Path, log_file: Path | None = 
         data_dir=data_dir,
         user=getpass.getuser(),
         log_dest=f"file {log_file}" if log_file else "stderr",
+        tls_listener=tls_listener(tls.port, tls.bind, tls.cert_dir) if tls else "# (no TLS listener configured)",
     )
     config = broker_dir / "mosquitto.conf"
     config.write_text(text)

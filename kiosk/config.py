@@ -33,6 +33,18 @@ class BrokerConfig(Section):
         title="Secrets directory",
         description="where broker-<user> password files live outside systemd",
     )
+    tls: TlsListenerConfig | None = Field(None, title="TLS listener for remote dashboards (off when absent)")
+
+
+class TlsListenerConfig(Section):
+    """A TLS listener for remote staff dashboards (the loopback listener stays for the kiosk's services)."""
+
+    port: int = Field(8883, ge=1, le=65535, title="TLS port")
+    bind: str = Field("0.0.0.0", title="Address the TLS listener binds to")
+    cert_dir: Path = Field(
+        title="Certificate directory",
+        description="holds ca.crt, server.crt and server.key, as made by broker/make-certs.sh",
+    )
 
 
 class CameraConfig(Section):
@@ -130,6 +142,36 @@ class WebConfig(Section):
     media_max_mb: float = Field(200.0, gt=0, title="Megabytes of pictures kept; the oldest go first")
 
 
+class DashboardConfig(Section):
+    host: str = Field("127.0.0.1", title="Address the staff page listens on")
+    port: int = Field(8081, ge=1, le=65535, title="Port of the staff page")
+    users_file: Path | None = Field(
+        None, title="Staff accounts", description="hashed passwords (kiosk staff add-user); default <secrets_dir>"
+    )
+    tls_cert_dir: Path | None = Field(
+        None, title="Serve the staff page over HTTPS with server.crt/server.key from this directory"
+    )
+    login_attempts: int = Field(5, ge=1, title="Failed logins allowed per address and per account in the window")
+    login_window_s: float = Field(300.0, gt=0, title="Window of the login rate limit, in seconds")
+    session_hours: float = Field(12.0, gt=0, title="Hours a staff login lasts")
+    home_assistant: bool = Field(True, title="Publish Home Assistant device discovery")
+    discovery_prefix: str = Field("homeassistant", title="Home Assistant discovery prefix")
+
+
+class ModelsConfig(Section):
+    installed_dir: Path | None = Field(
+        None,
+        title="Installed models",
+        description="where deployed bundles are installed (<task>/current); default <run_dir>/models",
+    )
+    trusted_keys_dir: Path = Field(
+        PROJECT_ROOT / "keys",
+        title="Trusted maintainer keys",
+        description="ed25519 public keys (*.pub, PEM); a bundle must be signed by one of them",
+    )
+    health_check_timeout_s: float = Field(300.0, gt=0, title="Seconds a new model's health check may take")
+
+
 class Settings(Section):
     kiosk_id: str = Field(
         "kiosk1",
@@ -138,12 +180,19 @@ class Settings(Section):
         description="names this kiosk in every topic: kiosk/<kiosk_id>/...",
     )
     run_dir: Path = Field(PROJECT_ROOT / ".run", title="Runtime directory (broker data, logs)")
+    metrics_interval_s: float = Field(10.0, gt=0, title="Seconds between each service's metrics messages")
     broker: BrokerConfig = BrokerConfig()
     camera: CameraConfig = CameraConfig()
     emotion: EmotionConfig = EmotionConfig()
     story: StoryConfig = StoryConfig()
     illustrate: IllustrateConfig = IllustrateConfig()
     web: WebConfig = WebConfig()
+    dashboard: DashboardConfig = DashboardConfig()
+    models: ModelsConfig = ModelsConfig()
+
+    @property
+    def installed_models_dir(self) -> Path:
+        return self.models.installed_dir or self.run_dir / "models"
 
     def broker_password(self, user: str) -> str | None:
         """The broker password for ``user`` from systemd credentials or the secrets directory."""

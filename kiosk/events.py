@@ -18,8 +18,9 @@ from kiosk.emotion.labels import Emotion
 SCHEMA_VERSION = 1
 ROOT = "kiosk"
 
-Service = Literal["camera", "emotion", "story", "illustrate", "web"]
-SERVICES: tuple[str, ...] = ("camera", "emotion", "story", "illustrate", "web")
+SERVICES: tuple[str, ...] = ("camera", "emotion", "story", "illustrate", "web", "dashboard")
+PIPELINE_SERVICES: tuple[str, ...] = SERVICES[:5]
+COMMANDS: tuple[str, ...] = ("pause", "reload-models")
 
 
 class Topics:
@@ -49,6 +50,20 @@ class Topics:
     @property
     def metrics(self) -> str:
         return f"{self.base}/metrics"
+
+    @property
+    def summary(self) -> str:
+        """Retained kiosk summary for staff dashboards (written by the dashboard service)."""
+        return f"{self.base}/summary"
+
+    @property
+    def deploy(self) -> str:
+        """Retained result of the last model installation."""
+        return f"{self.base}/models/deploy"
+
+    def update(self, task: str) -> str:
+        """Retained installed model version of one task (a Home Assistant update entity)."""
+        return f"{self.base}/models/{task}"
 
     def relative(self, topic: str) -> str:
         """The part after ``kiosk/<kiosk_id>/``, or the whole topic if it lies elsewhere."""
@@ -214,11 +229,77 @@ class ErrorEvent(BaseModel):
 
 
 class Command(BaseModel):
+    """``cmd/<action>/set``: ``pause`` with value ON/OFF, ``reload-models`` with PRESS. Never retained."""
+
     model_config = ConfigDict(extra="forbid")
 
     event_id: str = Field(default_factory=new_id)
     ts: float = Field(default_factory=time.time)
-    value: str | None = None
+    value: str | None = Field(None, max_length=32)
+
+
+class ServiceMetrics(BaseModel):
+    """Periodic numbers from one service on ``metrics``: no image and nothing about a child."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    service: str
+    ts: float = Field(default_factory=time.time)
+    uptime_s: float = Field(ge=0)
+    rss_mib: float = Field(ge=0, description="resident memory of the process")
+    cpu_percent: float = Field(ge=0, description="CPU time over the last interval, % of one core")
+    gpu_mib: float | None = Field(None, description="GPU memory allocated by torch, when a GPU is used")
+    queue_depth: int = Field(ge=0, description="events received and not yet handled")
+    outbox: int = Field(ge=0, description="events waiting for the broker")
+    handled: int = Field(ge=0)
+    errors: int = Field(ge=0)
+    stage: dict[str, float] = Field(default_factory=dict, description="service figures: fps, latency_ms_p50, ...")
+
+
+class ModelState(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = None
+    version: str | None = None
+    runtime: str | None = None
+
+
+class KioskSummary(BaseModel):
+    """Retained ``summary`` for staff dashboards: state and counts, never images or child attributes."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    schema_version: int = Field(SCHEMA_VERSION, alias="schema")
+    kiosk_id: str
+    ts: float = Field(default_factory=time.time)
+    uptime_s: float = Field(ge=0)
+    services: dict[str, str] = Field(description="service -> online / offline / stopped")
+    models: dict[str, ModelState]
+    paused: bool = False
+    child_present: bool = False
+    last_emotion: str | None = None
+    last_emotion_ts: float | None = None
+    stories_today: int = 0
+    emotions_today: dict[str, int] = Field(default_factory=dict)
+    fallback_stories_today: int = 0
+    latency_ms: dict[str, float] = Field(default_factory=dict, description="median per stage, recent visits")
+    fps: float | None = None
+
+
+class DeployResult(BaseModel):
+    """Retained ``models/deploy``: what the last installation did."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ts: float = Field(default_factory=time.time)
+    ok: bool
+    action: Literal["installed", "rolled back", "refused"]
+    task: str | None = None
+    name: str | None = None
+    version: str | None = None
+    previous: str | None = None
+    reason: str = ""
+    seconds: float = Field(ge=0)
 
 
 EVENT_TYPES: dict[str, type[Event]] = {

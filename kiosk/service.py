@@ -4,6 +4,10 @@ A service declares which event kinds it listens to and implements ``handle``, wh
 answers with (one by one, so a storyteller can stream). The base validates each payload, sends a bad one to
 ``error`` with the reason and keeps running, skips an event it has already handled (idempotent by
 ``event_id``), and reports ``online``/``stopped`` on its retained status topic.
+
+It also answers the staff commands a service declares (``pause``, ``reload-models``; a retained command is
+refused), publishes its ``metrics`` every ``metrics_interval_s``, and under systemd says ``READY=1`` and
+pings the watchdog only while its handler and main loop are making progress, so a hung service is restarted.
 """
 
 from __future__ import annotations
@@ -17,9 +21,10 @@ from collections.abc import Iterable
 
 import paho.mqtt.client as mqtt
 
+from kiosk import procstats, sdnotify
 from kiosk.bus import BrokerAddress, Bus
 from kiosk.config import Settings
-from kiosk.events import PIPELINE_TOPICS, ErrorEvent, Event, Topics, parse_event
+from kiosk.events import PIPELINE_TOPICS, Command, ErrorEvent, Event, ServiceMetrics, Topics, parse_event
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +40,8 @@ class Service:
 
     name: str = "service"
     listens: tuple[str, ...] = ()
+    commands: tuple[str, ...] = ()
+    loop_beats: bool = False  # True when ``loop`` calls ``beat()``; the watchdog then watches it too
 
     def __init__(self, settings: Settings, client_id: str | None = None) -> None:
         self.settings = settings
@@ -51,6 +58,8 @@ class Service:
         self.errors = 0
         self._seen: OrderedDict[str, None] = OrderedDict()
         self.bus.status_detail = self.status_detail
+        self._last_beat = time.monotonic()
+        self._cpu = procstats.CpuMeter()
 
     # -- to override ------------------------------------------------------------------------
     def setup(self) -> None:
@@ -66,6 +75,13 @@ class Service:
 
     def status_detail(self) -> dict[str, str | float | int | bool | None]:
         return {}
+
+    def stage_metrics(self) -> dict[str, float]:
+        """Figures of this service's own stage for ``metrics`` (fps, latencies)."""
+        return {}
+
+    def on_command(self, action: str, command: Command) -> None:
+        """Carry out a staff command this service declared in ``commands``; raise ValueError to refuse."""
 
     # -- machinery --------------------------------------------------------------------------
     def publish(self, event: Event) -> None:
@@ -112,6 +128,64 @@ class Service:
 
         return receive
 
+    def _on_command_message(self, action: str):
+        def receive(message: mqtt.MQTTMessage) -> None:
+            if message.retain:
+                self.publish_error(message.topic, "retained commands are refused (they would replay at start)", b"")
+                return
+            try:
+                command = Command.model_validate_json(message.payload)
+            except ValueError as exc:
+                self.publish_error(message.topic, f"invalid command: {exc}", message.payload)
+                return
+            try:
+                self.on_command(action, command)
+            except Exception as exc:
+                logger.exception("%s: command %s failed", self.name, action)
+                self.publish_error(message.topic, f"{action} failed: {type(exc).__name__}: {exc}", message.payload)
+            self.bus.publish_status("online", **self.status_detail())
+
+        return receive
+
+    def metrics(self) -> ServiceMetrics:
+        return ServiceMetrics(
+            service=self.name,
+            uptime_s=round(time.time() - self.started_at, 1),
+            rss_mib=round(procstats.rss_mib(), 1),
+            cpu_percent=round(self._cpu.percent(), 1),
+            gpu_mib=procstats.gpu_mib(),
+            queue_depth=self.bus.backlog,
+            outbox=self.bus.outbox_size,
+            handled=self.handled,
+            errors=self.errors,
+            stage=self.stage_metrics(),
+        )
+
+    def beat(self) -> None:
+        """Called by a ``loop`` that does work, to tell the watchdog it is still making progress."""
+        self._last_beat = time.monotonic()
+
+    def alive(self, stuck_after_s: float) -> bool:
+        """Progress check for the watchdog: the handler is not stuck and a beating loop still beats."""
+        if self.bus.handler_stuck(stuck_after_s):
+            return False
+        return not self.loop_beats or time.monotonic() - self._last_beat < stuck_after_s
+
+    def _housekeeping(self) -> None:
+        """Metrics on their interval; watchdog pings while alive (a missed ping lets systemd restart us)."""
+        ping_every = sdnotify.watchdog_interval_s()
+        metrics_every = self.settings.metrics_interval_s
+        next_metrics = time.monotonic() + min(metrics_every, 2.0)
+        tick = min(x for x in (ping_every, metrics_every, 1.0) if x)
+        while not self.stop_event.wait(tick):
+            if ping_every and self.alive(stuck_after_s=ping_every * 2):
+                sdnotify.notify("WATCHDOG=1")
+            elif ping_every:
+                logger.error("%s: no progress for %.0f s; not pinging the watchdog", self.name, ping_every * 2)
+            if time.monotonic() >= next_metrics and self.bus.connected.is_set():
+                self.bus.publish(self.topics.metrics, self.metrics().model_dump_json().encode(), qos=0)
+                next_metrics = time.monotonic() + metrics_every
+
     def _remember(self, event_id: str) -> None:
         self._seen[event_id] = None
         while len(self._seen) > SEEN_LIMIT:
@@ -130,9 +204,14 @@ class Service:
         self.setup()
         for kind in self.listens:
             self.bus.subscribe(f"{self.topics.base}/{PIPELINE_TOPICS[kind]}", self._on_message(kind))
+        for action in self.commands:
+            self.bus.subscribe(self.topics.command(action), self._on_command_message(action))
         self.bus.start()
+        threading.Thread(target=self._housekeeping, name=f"{self.name}-housekeeping", daemon=True).start()
+        sdnotify.notify("READY=1", f"STATUS={self.name} running")
 
     def stop(self) -> None:
+        sdnotify.notify("STOPPING=1")
         self.stop_event.set()
         self.bus.stop("stopped")
 

@@ -92,7 +92,11 @@ class Supervisor:
         run_dir.mkdir(parents=True, exist_ok=True)
         if self.own_broker:
             files = broker.render(
-                run_dir, self.settings.broker.port, self.settings.broker.secrets_dir, log_file=run_dir / "mosquitto.log"
+                run_dir,
+                self.settings.broker.port,
+                self.settings.broker.secrets_dir,
+                log_file=run_dir / "mosquitto.log",
+                tls=self.settings.broker.tls,
             )
             self.mosquitto = broker.MosquittoProcess(files)
             self.mosquitto.start()

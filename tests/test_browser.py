@@ -30,6 +30,7 @@ def kiosk(tmp_path):
         "KIOSK_BROKER__PORT": str(broker.free_port()),
         "KIOSK_BROKER__SECRETS_DIR": str(tmp_path / "secrets"),
         "KIOSK_WEB__PORT": str(broker.free_port()),
+        "KIOSK_DASHBOARD__PORT": str(broker.free_port()),
         "PYTHONUNBUFFERED": "1",
     }
     process = subprocess.Popen(

@@ -39,6 +39,7 @@ def start_kiosk(tmp_path):
         "KIOSK_BROKER__PORT": str(broker.free_port()),
         "KIOSK_BROKER__SECRETS_DIR": str(tmp_path / "secrets"),
         "KIOSK_WEB__PORT": str(broker.free_port()),
+        "KIOSK_DASHBOARD__PORT": str(broker.free_port()),
     }
     return subprocess.Popen(
         [sys.executable, "-m", "kiosk", "run", "--source", "sample"],
@@ -60,7 +61,7 @@ def test_sigterm_stops_everything(tmp_path, after_children):
 
 def test_children_die_with_a_killed_supervisor(tmp_path):
     kiosk = start_kiosk(tmp_path)
-    assert wait_for(lambda: len(children_of(kiosk.pid)) >= 6, timeout=30)  # broker + five services
+    assert wait_for(lambda: len(children_of(kiosk.pid)) >= 7, timeout=30)  # broker + six services
     children = children_of(kiosk.pid)
     kiosk.kill()
     kiosk.wait()

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from kiosk.events import SERVICES
+
 UNITS = Path(__file__).resolve().parent.parent / "systemd"
 
 
@@ -18,7 +20,7 @@ def test_units_verify_clean(tmp_path):
             target = tmp_path / unit.relative_to(UNITS)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(unit.read_text().replace("/opt/emotionai-kiosk/.venv/bin", str(venv_bin)))
-    instances = [f"kiosk@{name}.service" for name in ("camera", "emotion", "story", "illustrate", "web")]
+    instances = [f"kiosk@{name}.service" for name in SERVICES]
     for instance in instances:
         (tmp_path / instance).symlink_to(tmp_path / "kiosk@.service")
     units = [tmp_path / "kiosk.target", tmp_path / "kiosk-broker.service", *(tmp_path / i for i in instances)]

@@ -18,7 +18,7 @@ from kiosk.camera.attributes import OfflineAttributeEstimator
 from kiosk.camera.detector import Detection, encode_crop, face_crop, make_detector
 from kiosk.camera.visits import Arrived, FaceReady, Left, VisitTracker
 from kiosk.config import Settings
-from kiosk.events import Attributes, BoundingBox, Event, FaceEvent, PresenceEvent
+from kiosk.events import Attributes, BoundingBox, Command, Event, FaceEvent, PresenceEvent
 from kiosk.service import Service
 
 logger = logging.getLogger(__name__)
@@ -32,6 +32,8 @@ class NoFaceFound(RuntimeError):
 
 class CameraService(Service):
     name = "camera"
+    commands = ("pause",)
+    loop_beats = True
 
     def __init__(
         self,
@@ -55,6 +57,22 @@ class CameraService(Service):
         self.frames_seen = 0
         self.fps = 0.0
         self.face_event_published = False
+        self.paused_flag = settings.run_dir / "camera-paused"
+        self.paused = self.paused_flag.exists()  # a pause outlives a restart
+
+    def on_command(self, action: str, command: Command) -> None:
+        """``pause`` ON: no detection and no new visits (a child present leaves as usual); OFF resumes."""
+        if action != "pause":
+            return
+        if command.value not in ("ON", "OFF"):
+            raise ValueError(f"pause expects ON or OFF, not {command.value!r}")
+        self.paused = command.value == "ON"
+        if self.paused:
+            self.paused_flag.parent.mkdir(parents=True, exist_ok=True)
+            self.paused_flag.touch()
+        else:
+            self.paused_flag.unlink(missing_ok=True)
+        logger.info("kiosk %s by staff", "paused" if self.paused else "resumed")
 
     def setup(self) -> None:
         self.spec = sources.resolve(self.settings.camera.source)
@@ -70,7 +88,11 @@ class CameraService(Service):
             "source": self.spec.kind if self.spec else None,
             "fps": round(self.fps, 1),
             "detector": self.detector.name if self.detector else None,
+            "paused": self.paused,
         }
+
+    def stage_metrics(self) -> dict[str, float]:
+        return {"fps": round(self.fps, 1), "paused": float(self.paused)}
 
     def publish(self, event: Event) -> None:
         if self.on_event:
@@ -86,6 +108,7 @@ class CameraService(Service):
                     raise
                 logger.error("camera source failed: %s; retrying in %.0f s", exc, RECONNECT_DELAY_S)
                 self.bus.publish_status("online", **self.status_detail(), problem=str(exc))
+                self.beat()  # the service is alive; the camera is not (reported in status)
                 self.stop_event.wait(RECONNECT_DELAY_S)
                 continue
             if self.once:
@@ -111,8 +134,11 @@ class CameraService(Service):
         for frame in frames:
             if self.stop_event.is_set():
                 return
+            self.beat()
             grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-            if self.frames_seen % every == 0:
+            if self.paused:
+                last_faces = []
+            elif self.frames_seen % every == 0:
                 last_faces = self.detector.detect(grey)
             self.frames_seen += 1
             window_frames += 1

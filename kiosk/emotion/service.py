@@ -5,10 +5,13 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import statistics
+from collections import deque
 from collections.abc import Iterator
 
 from kiosk.emotion.classifier import EmotionClassifier, decode_grey
-from kiosk.events import EmotionEvent, Event, FaceEvent
+from kiosk.events import Command, EmotionEvent, Event, FaceEvent
+from kiosk.registry import active_model_dir
 from kiosk.service import Service
 
 logger = logging.getLogger(__name__)
@@ -19,15 +22,29 @@ GENTLE_EMOTION = "neutral"
 class EmotionService(Service):
     name = "emotion"
     listens = ("face",)
+    commands = ("reload-models",)
 
     def setup(self) -> None:
+        self.latencies: deque[float] = deque(maxlen=50)
+        self.classifier = self._load()
+
+    def _load(self) -> EmotionClassifier:
         cfg = self.settings.emotion
-        self.classifier = EmotionClassifier(cfg.model_dir, cfg.runtimes, cfg.threads)
-        logger.info("emotion model %s on %s", self.classifier.model_name, self.classifier.runtime.name)
+        classifier = EmotionClassifier(active_model_dir(self.settings, "emotion"), cfg.runtimes, cfg.threads)
+        logger.info("emotion model %s on %s", classifier.model_name, classifier.runtime.name)
+        return classifier
+
+    def on_command(self, action: str, command: Command) -> None:
+        if action == "reload-models":
+            self.classifier = self._load()  # a model that fails to load leaves the current one serving
 
     def status_detail(self) -> dict[str, str | float | int | bool | None]:
         classifier = getattr(self, "classifier", None)
         return {"model": classifier.model_name, "runtime": classifier.runtime.name} if classifier else {}
+
+    def stage_metrics(self) -> dict[str, float]:
+        latencies = list(getattr(self, "latencies", ()))
+        return {"latency_ms_p50": round(statistics.median(latencies), 2)} if latencies else {}
 
     def handle(self, event: Event) -> Iterator[Event]:
         assert isinstance(event, FaceEvent)
@@ -36,6 +53,7 @@ class EmotionService(Service):
         except binascii.Error:
             raise ValueError("face crop is not valid base64") from None
         prediction = self.classifier.classify(decode_grey(jpeg))
+        self.latencies.append(prediction.latency_ms)
         unsure = prediction.confidence < self.settings.emotion.unsure_below
         if unsure:
             logger.info(
@@ -55,5 +73,6 @@ class EmotionService(Service):
             runtime=self.classifier.runtime.name,
             model=self.classifier.model_name,
             latency_ms=round(prediction.latency_ms, 2),
-            attributes=event.attributes,
+            # gender stops here: no story uses it, so it never reaches a topic staff can read
+            attributes=event.attributes.model_copy(update={"gender": None}),
         )

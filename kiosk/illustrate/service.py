@@ -9,9 +9,10 @@ import time
 import zlib
 from collections.abc import Iterator
 
-from kiosk.events import Event, IllustrationEvent, StoryEvent
+from kiosk.events import Command, Event, IllustrationEvent, StoryEvent
 from kiosk.illustrate import storybook
 from kiosk.illustrate.diffusion import DiffusionIllustrator, DiffusionSettings, DiffusionUnavailable
+from kiosk.registry import active_model_dir, model_label
 from kiosk.service import Service
 
 logger = logging.getLogger(__name__)
@@ -20,16 +21,23 @@ logger = logging.getLogger(__name__)
 class IllustrateService(Service):
     name = "illustrate"
     listens = ("story",)
+    commands = ("reload-models",)
 
     def setup(self) -> None:
-        self.diffusion: DiffusionIllustrator | None = None
         self.flagged = 0
+        self.diffusion = self._load()
+
+    def on_command(self, action: str, command: Command) -> None:
+        if action == "reload-models":
+            self.diffusion = self._load()
+
+    def _load(self) -> DiffusionIllustrator | None:
         cfg = self.settings.illustrate
         if not cfg.diffusion:
-            return
+            return None
         try:
-            self.diffusion = DiffusionIllustrator(
-                cfg.model_dir,
+            return DiffusionIllustrator(
+                active_model_dir(self.settings, "illustrate"),
                 DiffusionSettings(
                     steps=cfg.steps,
                     guidance=cfg.guidance,
@@ -43,11 +51,13 @@ class IllustrateService(Service):
             )
         except DiffusionUnavailable as exc:
             logger.info("diffusion illustrator off (%s): storybook pictures only", exc)
+            return None
 
     def status_detail(self) -> dict[str, str | float | int | bool | None]:
         diffusion = getattr(self, "diffusion", None)
         return {
             "illustrator": diffusion.name if diffusion else storybook.ILLUSTRATOR,
+            "model": model_label(active_model_dir(self.settings, "illustrate")) if diffusion else storybook.ILLUSTRATOR,
             "flagged_pictures": getattr(self, "flagged", 0),
         }
 

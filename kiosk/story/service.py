@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+import statistics
+from collections import deque
 from collections.abc import Iterator
 
-from kiosk.events import EmotionEvent, Event, HeroLook, Scene, StoryEvent, StoryPartialEvent
+from kiosk.events import Command, EmotionEvent, Event, HeroLook, Scene, StoryEvent, StoryPartialEvent
+from kiosk.registry import active_model_dir, model_label
 from kiosk.service import Service
 from kiosk.story import bank
 from kiosk.story.factory import build_storyteller
@@ -49,14 +52,32 @@ def story_event(event: EmotionEvent, telling: Telling) -> StoryEvent:
 class StoryService(Service):
     name = "story"
     listens = ("emotion",)
+    commands = ("reload-models",)
 
     def setup(self) -> None:
         bank.check_bank()
-        self.teller, self.problem = build_storyteller(self.settings.story)
+        self.latencies: deque[float] = deque(maxlen=50)
+        self.teller, self.problem = self._build()
+
+    def _build(self):
+        model_path = active_model_dir(self.settings, "story")
+        return build_storyteller(self.settings.story.model_copy(update={"model_path": model_path}))
+
+    def on_command(self, action: str, command: Command) -> None:
+        if action == "reload-models":
+            self.teller, self.problem = self._build()
 
     def status_detail(self) -> dict[str, str | float | int | bool | None]:
         teller = getattr(self, "teller", None)
-        return {"generator": teller.name if teller else None, "problem": getattr(self, "problem", None)}
+        return {
+            "generator": teller.name if teller else None,
+            "model": model_label(active_model_dir(self.settings, "story")),
+            "problem": getattr(self, "problem", None),
+        }
+
+    def stage_metrics(self) -> dict[str, float]:
+        latencies = list(getattr(self, "latencies", ()))
+        return {"latency_ms_p50": round(statistics.median(latencies), 1)} if latencies else {}
 
     def handle(self, event: Event) -> Iterator[Event]:
         assert isinstance(event, EmotionEvent)
@@ -70,4 +91,5 @@ class StoryService(Service):
                 )
                 seq += 1
             else:
+                self.latencies.append(step.latency_ms)
                 yield story_event(event, step)

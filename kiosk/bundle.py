@@ -1,0 +1,150 @@
+"""Signed model bundles: how a model travels from the maintainer to a kiosk.
+
+A bundle is a tar file holding a model directory (its ``manifest.json`` lists every file with its sha256)
+plus ``manifest.sig``: an ed25519 signature over the exact bytes of ``manifest.json``. Signing the manifest
+signs every file through its hash. The kiosk trusts only the public keys in its trusted-keys directory.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import logging
+import tarfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from kiosk.models import MANIFEST, Manifest, ModelError, load_manifest
+
+logger = logging.getLogger(__name__)
+
+SIGNATURE = "manifest.sig"
+
+
+class BundleError(ModelError):
+    """A bundle is malformed, unsigned, signed by an unknown key, or its files do not match."""
+
+
+def key_id(public_key: Ed25519PublicKey) -> str:
+    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def generate_key(directory: Path, name: str) -> tuple[Path, Path]:
+    """A new maintainer key pair: ``<name>.key`` (private, mode 600) and ``<name>.pub``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    private_key = Ed25519PrivateKey.generate()
+    private_path, public_path = directory / f"{name}.key", directory / f"{name}.pub"
+    if private_path.exists():
+        raise FileExistsError(f"{private_path} exists; refusing to overwrite a signing key")
+    private_path.touch(mode=0o600)
+    private_path.write_bytes(
+        private_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    public_path.write_bytes(
+        private_key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    return private_path, public_path
+
+
+def load_private_key(path: Path) -> Ed25519PrivateKey:
+    key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise BundleError(f"{path} is not an ed25519 private key")
+    return key
+
+
+def trusted_keys(directory: Path) -> dict[str, Ed25519PublicKey]:
+    """Key id → public key for every ``*.pub`` in ``directory``."""
+    keys: dict[str, Ed25519PublicKey] = {}
+    for path in sorted(Path(directory).glob("*.pub")) if Path(directory).is_dir() else []:
+        key = serialization.load_pem_public_key(path.read_bytes())
+        if isinstance(key, Ed25519PublicKey):
+            keys[key_id(key)] = key
+        else:
+            logger.warning("%s is not an ed25519 public key; ignored", path)
+    return keys
+
+
+def signature_for(manifest_bytes: bytes, private_key: Ed25519PrivateKey) -> bytes:
+    """The contents of ``manifest.sig`` for these exact manifest bytes."""
+    signature = {
+        "key_id": key_id(private_key.public_key()),
+        "algorithm": "ed25519",
+        "signature": base64.b64encode(private_key.sign(manifest_bytes)).decode(),
+    }
+    return (json.dumps(signature, indent=1) + "\n").encode()
+
+
+def verify_signature(model_dir: Path, keys: dict[str, Ed25519PublicKey]) -> str:
+    """Check ``manifest.sig`` against the trusted keys; return the signer's key id."""
+    path = Path(model_dir) / SIGNATURE
+    if not path.is_file():
+        raise BundleError("bundle is not signed (manifest.sig is missing)")
+    try:
+        signature = json.loads(path.read_text())
+        signer, raw = signature["key_id"], base64.b64decode(signature["signature"], validate=True)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BundleError(f"manifest.sig is malformed: {exc}") from None
+    if signer not in keys:
+        raise BundleError(f"bundle is signed by key {signer}, which this kiosk does not trust")
+    try:
+        keys[signer].verify(raw, (Path(model_dir) / MANIFEST).read_bytes())
+    except InvalidSignature:
+        raise BundleError(f"bad signature: manifest.json does not match the signature of key {signer}") from None
+    return signer
+
+
+@dataclass(frozen=True)
+class Bundle:
+    path: Path
+    manifest: Manifest
+
+
+def build_bundle(model_dir: Path, private_key: Ed25519PrivateKey, out: Path) -> Bundle:
+    """Verify ``model_dir`` against its manifest, sign it and pack manifest, signature and files into ``out``."""
+    manifest = load_manifest(model_dir)  # refuses a directory whose files do not match
+    signature = signature_for((Path(model_dir) / MANIFEST).read_bytes(), private_key)
+    members = [MANIFEST, *(f.path for f in manifest.files)]
+    card = Path(model_dir) / "MODEL_CARD.md"
+    if card.is_file():
+        members.append(card.name)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(out, "w") as tar:
+        for member in members:
+            tar.add(Path(model_dir) / member, arcname=member, recursive=False)
+        info = tarfile.TarInfo(SIGNATURE)
+        info.size, info.mtime, info.mode = len(signature), int(time.time()), 0o644
+        tar.addfile(info, io.BytesIO(signature))
+    logger.info(
+        "bundle %s %s: %d files, %.1f MB", manifest.name, manifest.version, len(members), out.stat().st_size / 1e6
+    )
+    return Bundle(out, manifest)
+
+
+def unpack(bundle_path: Path, into: Path) -> None:
+    """Extract a bundle with tarfile's ``data`` filter: no absolute paths, links out, devices or setuid bits."""
+    try:
+        with tarfile.open(bundle_path) as tar:
+            tar.extractall(into, filter="data")
+    except (tarfile.TarError, OSError) as exc:
+        raise BundleError(f"cannot unpack {Path(bundle_path).name}: {exc}") from None
+
+
+def verify_unpacked(model_dir: Path, keys: dict[str, Ed25519PublicKey]) -> Manifest:
+    """Signature first (so an attacker's manifest is never parsed as trusted), then every file's hash."""
+    signer = verify_signature(model_dir, keys)
+    manifest = load_manifest(model_dir, verify=True)
+    logger.info("bundle %s %s verified (signed by %s)", manifest.name, manifest.version, signer)
+    return manifest

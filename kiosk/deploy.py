@@ -1,0 +1,122 @@
+"""``kiosk models deploy`` (``make deploy``): build and verify a signed bundle, push it to kiosks, install.
+
+For each kiosk: ``rsync`` the bundle over SSH into its incoming directory, then run ``kiosk models install``
+there over SSH; the kiosk verifies, switches, health-checks and rolls back by itself and prints its result
+as one JSON line, which is collected here. A target that is a local directory (``/path`` or ``./path``)
+stands for a kiosk installed in that directory on this machine (settings in ``<dir>/kiosk.toml`` or ``.json``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from kiosk.bundle import build_bundle, key_id, load_private_key, trusted_keys, unpack, verify_unpacked
+from kiosk.events import DeployResult
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_REMOTE_DIR = "/var/lib/emotionai-kiosk/incoming"
+DEFAULT_REMOTE_KIOSK = "/opt/emotionai-kiosk/.venv/bin/kiosk"
+
+
+class DeployError(RuntimeError):
+    """A bundle could not be built, copied or installed."""
+
+
+def is_local(target: str) -> bool:
+    return target.startswith(("/", "./", "../"))
+
+
+def _run(command: list[str], timeout: float) -> subprocess.CompletedProcess:
+    logger.info("$ %s", shlex.join(command))
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+
+
+def _result_line(output: str) -> DeployResult | None:
+    for line in reversed(output.splitlines()):
+        try:
+            return DeployResult.model_validate_json(line)
+        except ValidationError:
+            continue
+    return None
+
+
+def push(
+    bundle: Path,
+    target: str,
+    ssh: str = "ssh",
+    remote_dir: str = DEFAULT_REMOTE_DIR,
+    remote_kiosk: str = DEFAULT_REMOTE_KIOSK,
+    timeout: float = 900,
+) -> DeployResult:
+    """Copy ``bundle`` to one kiosk and install it there; the kiosk's own result."""
+    rsync = shutil.which("rsync")
+    if rsync is None:
+        raise DeployError("rsync not found: install the rsync package (make setup does)")
+    if is_local(target):
+        incoming = Path(target) / "incoming"
+        incoming.mkdir(parents=True, exist_ok=True)
+        copy = _run([rsync, "-a", "--partial", str(bundle), f"{incoming}/"], timeout)
+        configs = [Path(target) / name for name in ("kiosk.toml", "kiosk.json") if (Path(target) / name).is_file()]
+        env = {"KIOSK_CONFIG": str(configs[0])} if configs else {}
+        install_cmd = [sys.executable, "-m", "kiosk", "models", "install", str(incoming / bundle.name)]
+        if copy.returncode == 0:
+            install = subprocess.run(install_cmd, capture_output=True, text=True, timeout=timeout, env=os.environ | env)
+    else:
+        remote_path = f"{remote_dir.rstrip('/')}/{bundle.name}"
+        mkdir = _run([*shlex.split(ssh), target, f"mkdir -p {shlex.quote(remote_dir)}"], timeout)
+        if mkdir.returncode != 0:
+            raise DeployError(f"{target}: ssh failed: {mkdir.stderr.strip()[-300:]}")
+        copy = _run([rsync, "-a", "--partial", "-e", ssh, str(bundle), f"{target}:{remote_dir.rstrip('/')}/"], timeout)
+        install_cmd = [*shlex.split(ssh), target, f"{remote_kiosk} models install {shlex.quote(remote_path)}"]
+        if copy.returncode == 0:
+            install = _run(install_cmd, timeout)
+    if copy.returncode != 0:
+        raise DeployError(f"{target}: rsync failed: {copy.stderr.strip()[-300:]}")
+    outcome = _result_line(install.stdout)
+    if outcome is None:
+        raise DeployError(
+            f"{target}: install gave no result (exit {install.returncode}): {install.stderr.strip()[-300:]}"
+        )
+    return outcome
+
+
+def deploy(model_dir: Path, key: Path, targets: list[str], keys_dir: Path | None = None, **push_options) -> dict:
+    """Build the bundle once, check it as a kiosk would, push it everywhere; a report per target."""
+    private_key = load_private_key(key)
+    report: dict = {"model": str(model_dir), "targets": {}}
+    with tempfile.TemporaryDirectory(prefix="kiosk-bundle-") as tmp:
+        started = time.perf_counter()
+        built = build_bundle(Path(model_dir), private_key, Path(tmp) / "bundle.tar")
+        # the same checks the kiosk makes, against the public key the kiosks trust, before anything leaves
+        check_dir = Path(tmp) / "check"
+        unpack(built.path, check_dir)
+        public_key = private_key.public_key()
+        keys = trusted_keys(keys_dir) if keys_dir else {key_id(public_key): public_key}
+        verify_unpacked(check_dir, keys)
+        name = f"{built.manifest.task}-{built.manifest.name}-{built.manifest.version}.tar"
+        bundle = built.path.rename(Path(tmp) / name)
+        report |= {
+            "bundle": name,
+            "bundle_mb": round(bundle.stat().st_size / 1e6, 2),
+            "build_s": round(time.perf_counter() - started, 3),
+        }
+        for target in targets:
+            started = time.perf_counter()
+            try:
+                outcome = push(bundle, target, **push_options)
+                report["targets"][target] = outcome.model_dump() | {"deploy_s": round(time.perf_counter() - started, 3)}
+            except (DeployError, subprocess.TimeoutExpired) as exc:
+                report["targets"][target] = {"ok": False, "action": "not delivered", "reason": str(exc)}
+    report["ok"] = all(t.get("ok") for t in report["targets"].values())
+    return report
