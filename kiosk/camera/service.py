@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from kiosk.camera import sources
-from kiosk.camera.attributes import OfflineAttributeEstimator
+from kiosk.camera.attributes import AttributeEstimator, make_attribute_estimator
 from kiosk.camera.detector import Detection, encode_crop, face_crop, make_detector
 from kiosk.camera.visits import Arrived, FaceReady, Left, VisitTracker
 from kiosk.config import Settings
@@ -52,7 +52,7 @@ class CameraService(Service):
             cfg.steady_frames, cfg.leave_after_s, cfg.cooldown_s
         )
         self.detector = None
-        self.attributes: OfflineAttributeEstimator | None = None
+        self.attributes: AttributeEstimator | None = None
         self.spec: sources.SourceSpec | None = None
         self.frames_seen = 0
         self.fps = 0.0
@@ -80,14 +80,18 @@ class CameraService(Service):
             logger.warning("no camera and no SOURCE given: using the sample photo (%s)", self.spec.target)
         logger.info("camera source: %s", self.spec.describe())
         self.detector = make_detector(self.settings.camera.detector, self.settings.camera.min_face_px)
-        if self.settings.camera.attributes:
-            self.attributes = OfflineAttributeEstimator()
+        cfg = self.settings.camera
+        if cfg.attributes:
+            self.attributes = make_attribute_estimator(
+                cfg.age_gender_backend, cfg.glasses_backend, cfg.glasses_yolo_weights, self.settings.run_dir
+            )
 
     def status_detail(self) -> dict[str, str | float | int | bool | None]:
         return {
             "source": self.spec.kind if self.spec else None,
             "fps": round(self.fps, 1),
             "detector": self.detector.name if self.detector else None,
+            "attributes": self.attributes.name if self.attributes else None,
             "paused": self.paused,
         }
 

@@ -48,14 +48,16 @@ def decode_grey(jpeg: bytes) -> np.ndarray:
 class EmotionClassifier:
     """Loads ``manifest.json`` + ONNX from a model directory and classifies grey face crops."""
 
-    def __init__(self, model_dir: Path, runtimes: list[str], threads: int = 1) -> None:
+    def __init__(
+        self, model_dir: Path, runtimes: list[str], threads: int = 1, engine_cache_dir: Path | None = None
+    ) -> None:
         self.manifest = load_manifest(model_dir)
         onnx_files = [f.path for f in self.manifest.files if f.path.endswith(".onnx")]
         if not onnx_files:
             raise ModelError(f"{self.manifest.name}: manifest lists no .onnx file")
         if self.manifest.labels and list(self.manifest.labels) != list(EMOTIONS):
             raise ModelError(f"{self.manifest.name}: labels {self.manifest.labels} are not FER2013's order")
-        self.runtime = open_runtime(Path(model_dir) / onnx_files[0], runtimes, threads)
+        self.runtime = open_runtime(Path(model_dir) / onnx_files[0], runtimes, threads, engine_cache_dir)
         self.temperature = self.manifest.calibration_temperature
 
     @property

@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", default="1.0.0")
     parser.add_argument("--source", default="trained by `kiosk emotion train` on FER2013 Training")
     parser.add_argument("--train", type=Path, help="training npz: data hygiene and a model card (optional)")
+    parser.add_argument(
+        "--tensorrt-cache", type=Path, help="also build the FP16 TensorRT engine here (needs tensorrt and a GPU)"
+    )
     return parser
 
 
@@ -109,8 +112,20 @@ def main(argv: list[str] | None = None) -> int:
     write_manifest(args.out, manifest)
     if args.train is not None:
         write_model_card(args, manifest)
+    if args.tensorrt_cache is not None:
+        build_tensorrt_engine(onnx_path, args.tensorrt_cache)
     print(json.dumps(manifest.metrics | {"temperature": manifest.calibration_temperature}))
     return 0
+
+
+def build_tensorrt_engine(onnx_path: Path, cache_dir: Path) -> Path | None:
+    """The FP16 engine for this GPU in the engine cache, or a logged reason why it cannot be built here."""
+    from kiosk.emotion.tensorrt_engine import cached_engine, tensorrt_ready
+
+    if reason := tensorrt_ready():
+        logger.warning("no TensorRT engine: %s (ONNX Runtime serves the model)", reason)
+        return None
+    return cached_engine(onnx_path, cache_dir)
 
 
 def write_model_card(args: argparse.Namespace, manifest: Manifest) -> None:

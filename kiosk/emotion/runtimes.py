@@ -48,30 +48,39 @@ class OnnxRuntime:
         return self.session.run(None, {self.input_name: pixels.astype(np.float32, copy=False)})[0]
 
 
-def _tensorrt(onnx_path: Path, threads: int) -> Runtime:
+def _tensorrt(onnx_path: Path, threads: int, cache_dir: Path | None) -> Runtime:
     if importlib.util.find_spec("tensorrt") is None:
         raise RuntimeUnavailable("the tensorrt package is not installed")
-    raise RuntimeUnavailable("a TensorRT engine builder is not part of this release yet")
+    from kiosk.emotion.tensorrt_engine import TensorRTRuntime, TensorRTUnavailable
+
+    try:
+        return TensorRTRuntime(onnx_path, cache_dir or Path(onnx_path).parent / "engines")
+    except TensorRTUnavailable as exc:
+        raise RuntimeUnavailable(str(exc)) from None
 
 
-RUNTIMES: dict[str, Callable[[Path, int], Runtime]] = {
+RUNTIMES: dict[str, Callable[[Path, int, Path | None], Runtime]] = {
     "tensorrt": _tensorrt,
-    "onnxruntime-cuda": lambda path, threads: OnnxRuntime(
+    "onnxruntime-cuda": lambda path, threads, cache: OnnxRuntime(
         path, ["CUDAExecutionProvider", "CPUExecutionProvider"], "onnxruntime-cuda", threads
     ),
-    "onnxruntime-cpu": lambda path, threads: OnnxRuntime(path, ["CPUExecutionProvider"], "onnxruntime-cpu", threads),
+    "onnxruntime-cpu": lambda path, threads, cache: OnnxRuntime(
+        path, ["CPUExecutionProvider"], "onnxruntime-cpu", threads
+    ),
 }
 
 
-def open_runtime(onnx_path: Path, preference: list[str], threads: int = 1) -> Runtime:
-    """The first runtime in ``preference`` that works here."""
+def open_runtime(
+    onnx_path: Path, preference: list[str], threads: int = 1, engine_cache_dir: Path | None = None
+) -> Runtime:
+    """The first runtime in ``preference`` that works here (TensorRT engines cached in ``engine_cache_dir``)."""
     reasons = []
     for name in preference:
         if name not in RUNTIMES:
             reasons.append(f"{name}: unknown runtime")
             continue
         try:
-            runtime = RUNTIMES[name](onnx_path, threads)
+            runtime = RUNTIMES[name](onnx_path, threads, engine_cache_dir)
         except RuntimeUnavailable as exc:
             reasons.append(f"{name}: {exc}")
             logger.info("runtime %s unavailable: %s", name, exc)

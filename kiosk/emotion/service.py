@@ -30,7 +30,9 @@ class EmotionService(Service):
 
     def _load(self) -> EmotionClassifier:
         cfg = self.settings.emotion
-        classifier = EmotionClassifier(active_model_dir(self.settings, "emotion"), cfg.runtimes, cfg.threads)
+        classifier = EmotionClassifier(
+            active_model_dir(self.settings, "emotion"), cfg.runtimes, cfg.threads, self.settings.run_dir / "engines"
+        )
         logger.info("emotion model %s on %s", classifier.model_name, classifier.runtime.name)
         return classifier
 
