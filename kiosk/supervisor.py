@@ -174,5 +174,7 @@ def describe(settings: Settings) -> str:
             "kiosk_id": settings.kiosk_id,
             "broker_port": settings.broker.port,
             "page": f"http://{settings.web.host}:{settings.web.port}/",
+            "staff_page": f"{'https' if settings.dashboard.tls_cert_dir else 'http'}://"
+            f"{settings.dashboard.host}:{settings.dashboard.port}/",
         }
     )

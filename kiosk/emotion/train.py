@@ -70,7 +70,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--limit", type=int, default=0, help="use only the first N training faces")
     parser.add_argument("--out", type=Path, required=True, help="run directory (checkpoints, plots)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help="cpu, cuda or auto (cuda when present): on a GPU the whole data set is held on it, bf16 autocast",
+    )
     return parser
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
 
 
 def seed_everything(seed: int) -> None:
@@ -84,8 +95,11 @@ def to_tensor(images: np.ndarray) -> torch.Tensor:
 
 
 def augment(batch: torch.Tensor, generator: torch.Generator, erase_prob: float) -> torch.Tensor:
-    """Random affine (±10°, 0.9–1.1 scale, ±4 px shift), horizontal flip and random erasing."""
-    n = batch.shape[0]
+    """Random affine (±10°, 0.9–1.1 scale, ±4 px shift), horizontal flip and random erasing, all batched.
+
+    The random numbers come from a CPU generator (reproducible on any device) and move to the batch's device.
+    """
+    n, side = batch.shape[0], batch.shape[-1]
     angle = (torch.rand(n, generator=generator) * 2 - 1) * math.radians(10)
     scale = 0.9 + torch.rand(n, generator=generator) * 0.2
     shift = (torch.rand(n, 2, generator=generator) * 2 - 1) * (4 / 24)
@@ -93,18 +107,25 @@ def augment(batch: torch.Tensor, generator: torch.Generator, erase_prob: float) 
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
     theta = torch.stack(
         [torch.stack([cos * flip, -sin, shift[:, 0]], 1), torch.stack([sin * flip, cos, shift[:, 1]], 1)], 1
-    )
+    ).to(batch.device, batch.dtype)
     grid = F.affine_grid(theta, list(batch.shape), align_corners=False)
     out = F.grid_sample(batch, grid, padding_mode="border", align_corners=False)
+    # random erasing: one rectangle of 8–19 px sides filled with a random grey, on a share of the faces
     erase = torch.rand(n, generator=generator) < erase_prob
-    for i in torch.nonzero(erase).flatten().tolist():
-        h, w = torch.randint(8, 20, (2,), generator=generator).tolist()
-        y, x = (
-            torch.randint(0, 48 - h, (1,), generator=generator).item(),
-            torch.randint(0, 48 - w, (1,), generator=generator).item(),
-        )
-        out[i, :, y : y + h, x : x + w] = torch.rand(1, generator=generator).item()
-    return out
+    size = torch.randint(8, 20, (n, 2), generator=generator)
+    corner = (torch.rand(n, 2, generator=generator) * (side - size)).long()
+    fill = torch.rand(n, generator=generator)
+    rows = torch.arange(side)[None, :, None]
+    cols = torch.arange(side)[None, None, :]
+    inside = (
+        (rows >= corner[:, 0, None, None])
+        & (rows < (corner[:, 0] + size[:, 0])[:, None, None])
+        & (cols >= corner[:, 1, None, None])
+        & (cols < (corner[:, 1] + size[:, 1])[:, None, None])
+        & erase[:, None, None]
+    )
+    mask = inside[:, None].to(batch.device)
+    return torch.where(mask, fill.to(batch.device, batch.dtype)[:, None, None, None], out)
 
 
 def class_weights(faces: FaceSet, power: float) -> torch.Tensor:
@@ -123,34 +144,44 @@ def make_scheduler(optimizer: torch.optim.Optimizer, total_steps: int, warmup_st
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
+def model_device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
 def train_one_epoch(model, criterion, optimizer, scheduler, faces, args, generator, epoch) -> dict:
     model.train()
+    device = model_device(model)
     order = torch.randperm(len(faces), generator=generator)
-    images, labels = to_tensor(faces.images), torch.from_numpy(faces.labels)
-    total_loss, correct, seen = 0.0, 0, 0
+    images, labels = to_tensor(faces.images).to(device), torch.from_numpy(faces.labels).to(device)
+    total_loss, correct, seen = torch.zeros((), device=device), torch.zeros((), device=device), 0
     steps = range(0, len(order) - args.batch_size + 1, args.batch_size)
-    bar = tqdm(steps, desc=f"epoch {epoch + 1}/{args.epochs}", unit="batch", leave=False)
+    bar = tqdm(steps, desc=f"epoch {epoch + 1}/{args.epochs}", unit="batch", leave=False, mininterval=1.0)
     for start in bar:
-        idx = order[start : start + args.batch_size]
+        idx = order[start : start + args.batch_size].to(device)
         batch = augment(images[idx], generator, args.erase_prob)
         target = labels[idx]
-        logits = model(batch)
-        loss = criterion(logits, target)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            logits = model(batch)
+            loss = criterion(logits.float(), target)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         scheduler.step()
-        total_loss += loss.item() * len(idx)
-        correct += (logits.argmax(1) == target).sum().item()
+        total_loss += loss.detach() * len(idx)
+        correct += (logits.argmax(1) == target).sum()
         seen += len(idx)
-        bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}")
-    return {"train_loss": total_loss / seen, "train_accuracy": correct / seen}
+        if device.type == "cpu":  # on a GPU reading these every step would stall it
+            bar.set_postfix(loss=f"{total_loss.item() / seen:.3f}", acc=f"{correct.item() / seen:.3f}")
+    return {"train_loss": total_loss.item() / seen, "train_accuracy": correct.item() / seen}
 
 
 @torch.no_grad()
 def predict_logits(model: nn.Module, images: np.ndarray, batch_size: int = 512) -> np.ndarray:
     model.eval()
-    chunks = [model(to_tensor(images[i : i + batch_size])) for i in range(0, len(images), batch_size)]
+    device = model_device(model)
+    chunks = [
+        model(to_tensor(images[i : i + batch_size]).to(device)).float().cpu() for i in range(0, len(images), batch_size)
+    ]
     return torch.cat(chunks).numpy() if chunks else np.zeros((0, NUM_CLASSES), np.float32)
 
 
@@ -176,10 +207,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.limit:
         train_set = FaceSet(train_set.images[: args.limit], train_set.labels[: args.limit])
 
-    model = NormalisedNet(architectures.build(args.arch))
-    logger.info("%s: %d parameters", args.arch, architectures.parameter_count(model))
+    device = pick_device(args.device)
+    model = NormalisedNet(architectures.build(args.arch)).to(device)
+    logger.info("%s: %d parameters, training on %s", args.arch, architectures.parameter_count(model), device)
     criterion = nn.CrossEntropyLoss(
-        weight=class_weights(train_set, args.class_weight_power), label_smoothing=args.label_smoothing
+        weight=class_weights(train_set, args.class_weight_power).to(device), label_smoothing=args.label_smoothing
     )
     optimizer = torch.optim.SGD(
         model.parameters(), lr=args.lr, momentum=args.momentum, nesterov=True, weight_decay=args.weight_decay
@@ -191,11 +223,11 @@ def main(argv: list[str] | None = None) -> int:
     start_epoch, best_accuracy = 0, -1.0
     last_path, best_path = args.out / "last.pt", args.out / "best.pt"
     if args.resume and last_path.exists():
-        state = torch.load(last_path, weights_only=False)
+        state = torch.load(last_path, weights_only=False, map_location=device)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        generator.set_state(state["generator"])
+        generator.set_state(state["generator"].cpu())
         start_epoch, history, best_accuracy = state["epoch"] + 1, state["history"], state["best_accuracy"]
         logger.info("resumed at epoch %d (best %.4f)", start_epoch + 1, best_accuracy)
 
@@ -229,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         (args.out / "history.json").write_text(json.dumps(history, indent=1))
         plots.training_curves(history, args.out / "curves.png")
 
-    best = torch.load(best_path, weights_only=False)
+    best = torch.load(best_path, weights_only=False, map_location=device)
     model.load_state_dict(best["model"])
     summary, _ = evaluate(model, val_set)
     plots.confusion(
