@@ -11,7 +11,7 @@ import json
 import logging
 import queue
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from functools import wraps
 
@@ -19,10 +19,9 @@ from flask import Flask, Response, abort, jsonify, redirect, render_template, re
 
 from kiosk.dashboard.accounts import StaffAccounts
 from kiosk.dashboard.throttle import LoginThrottle
+from kiosk.sse import event_stream
 
 logger = logging.getLogger(__name__)
-
-KEEPALIVE_S = 15.0
 
 
 class StaffFeed:
@@ -141,23 +140,9 @@ def create_staff_app(
     @login_required
     def api_events() -> Response:
         client: queue.Queue[str] = queue.Queue(maxsize=200)
-        backlog = list(feed.recent)
+        backlog = [f"data: {json.dumps(entry)}\n\n" for entry in feed.recent]
         feed.clients.add(client)
-
-        def stream() -> Iterator[str]:
-            try:
-                yield "retry: 2000\n\n"
-                for entry in backlog:
-                    yield f"data: {json.dumps(entry)}\n\n"
-                while True:
-                    try:
-                        yield client.get(timeout=KEEPALIVE_S)
-                    except queue.Empty:
-                        yield ": keepalive\n\n"
-            finally:
-                feed.clients.discard(client)
-
-        return Response(stream(), mimetype="text/event-stream", headers={"X-Accel-Buffering": "no"})
+        return event_stream(client, lambda: feed.clients.discard(client), first=backlog)
 
     @app.post("/api/pause")
     @login_required

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import logging
-import queue
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 from flask import Flask, Response, abort, jsonify, render_template
 
+from kiosk.sse import event_stream
 from kiosk.web.state import ScreenState
 
 logger = logging.getLogger(__name__)
-
-KEEPALIVE_S = 15.0
 
 
 def create_app(state: ScreenState, health: Callable[[], dict], grace_s: float = 20.0) -> Flask:
@@ -34,21 +32,7 @@ def create_app(state: ScreenState, health: Callable[[], dict], grace_s: float = 
     @app.get("/events")
     def events() -> Response:
         client = state.connect()
-
-        def stream() -> Iterator[str]:
-            try:
-                yield "retry: 2000\n\n"
-                while True:
-                    try:
-                        yield client.get(timeout=KEEPALIVE_S)
-                    except queue.Empty:
-                        yield ": keepalive\n\n"
-            finally:
-                state.disconnect(client)
-
-        return Response(
-            stream(), mimetype="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-        )
+        return event_stream(client, lambda: state.disconnect(client))
 
     @app.get("/media/<name>")
     def media(name: str) -> Response:
