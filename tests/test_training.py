@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from kiosk.emotion import metrics
 from kiosk.emotion.data import load_npz
@@ -79,6 +80,23 @@ def test_train_resume_export_round_trip(tmp_path):
     manifest = load_manifest(model_dir)
     assert manifest.metrics["onnx_parity_max_abs"] <= export.PARITY_TOLERANCE
     assert manifest.labels[3] == "happy"
+
+    # a second run with another seed; both exported as one ensemble graph with its model card
+    other = tmp_path / "run-seed-1"
+    assert train.main([*[a if a != str(run) else str(other) for a in args], "--epochs", "1", "--seed", "1"]) == 0
+    ensemble_dir = tmp_path / "ensemble"
+    checkpoints = [str(run / "best.pt"), str(other / "best.pt")]
+    argv = ["--checkpoint", *checkpoints, "--val", str(data), "--out", str(ensemble_dir), "--train", str(data)]
+    assert export.main(argv) == 0
+    ensemble = export.load_checkpoints([run / "best.pt", other / "best.pt"])
+    members = [export.load_checkpoints([path]) for path in (run / "best.pt", other / "best.pt")]
+    pixels = torch.rand(4, 1, 48, 48)
+    with torch.no_grad():
+        expected = (members[0](pixels) + members[1](pixels)) / 2
+        torch.testing.assert_close(ensemble(pixels), expected)
+    assert load_manifest(ensemble_dir).metrics["onnx_parity_max_abs"] <= export.PARITY_TOLERANCE
+    card = (ensemble_dir / "MODEL_CARD.md").read_text()
+    assert "Ensemble of 2" in card and "run-seed-1 (seed 1" in card
 
 
 def test_duplicate_check_finds_exact_and_near_copies():

@@ -18,6 +18,21 @@ def _row(report: dict) -> str:
     )
 
 
+def _members(members: list[dict]) -> str:
+    """The ensemble line of the card (empty for a single network)."""
+    if not members:
+        return ""
+    listed = "; ".join(
+        f"{m['run']} (seed {m['seed']}, {m['epochs']} epochs, best epoch {m['best_epoch']},"
+        f" {m['accuracy']:.2%} alone, {m['train_seconds'] / 60:.0f} min)"
+        for m in members
+    )
+    return (
+        f"- Ensemble of {len(members)} such networks trained apart with other seeds, served as one graph that"
+        f" averages their logits: {listed}.\n"
+    )
+
+
 def write_card(
     model_dir: Path, manifest, plain: dict, tta: dict, training: dict, hygiene: dict, history: list[dict]
 ) -> Path:
@@ -31,6 +46,7 @@ def write_card(
         f"{args.get('threads')}"
     )
     best = max(history, key=lambda row: row["val_accuracy"]) if history else {}
+    onnx_mb = (model_dir / "model.onnx").stat().st_size / 1e6
     clean_faces = hygiene["test_faces"] - hygiene["near"]
     table_header = (
         f"| TTA | accuracy | macro recall | accuracy without Training copies ({clean_faces} faces) "
@@ -70,7 +86,7 @@ a copy. Model selection (best epoch) used PublicTest only; PrivateTest was never
 - Architecture: `{training.get("arch")}` ({training.get("parameters")} parameters): 4 stages of 3×3 conv + batch
   norm + ReLU (32, 64, 128, 256 channels; two convs from stage 2), max-pool, global average pool, dropout 0.3,
   linear. Input: grey pixels / 255 (normalisation is inside the graph). ONNX opset 17, dynamic batch.
-- Files: `model.onnx` ({(model_dir / "model.onnx").stat().st_size / 1e6:.1f} MB), sha256 in `manifest.json`.
+{_members(training.get("members", []))}- Files: `model.onnx` ({onnx_mb:.1f} MB), sha256 in `manifest.json`.
 - ONNX parity with PyTorch: max |Δlogit| = {manifest.metrics.get("onnx_parity_max_abs")}.
 
 ## Training

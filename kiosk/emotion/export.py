@@ -54,7 +54,13 @@ def parity_error(model: torch.nn.Module, onnx_path: Path, pixels: np.ndarray) ->
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kiosk emotion export", description=__doc__)
-    parser.add_argument("--checkpoint", type=Path, required=True, help="best.pt from kiosk emotion train")
+    parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        required=True,
+        nargs="+",
+        help="best.pt from kiosk emotion train; several: one graph that averages their logits (an ensemble)",
+    )
     parser.add_argument("--val", type=Path, required=True, help="validation npz for calibration")
     parser.add_argument("--out", type=Path, required=True, help="model directory to write")
     parser.add_argument("--name", default="kiosk-compact-cnn")
@@ -67,13 +73,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Ensemble(torch.nn.Module):
+    """Networks trained apart (other seeds), served as one graph: the mean of their logits."""
+
+    def __init__(self, members: list[torch.nn.Module]) -> None:
+        super().__init__()
+        self.members = torch.nn.ModuleList(members)
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return torch.stack([member(pixels) for member in self.members]).mean(0)
+
+
+def load_checkpoints(paths: list[Path]) -> torch.nn.Module:
+    """One network, or an ensemble of several."""
+    members = []
+    for path in paths:
+        state = torch.load(path, weights_only=False, map_location="cpu")
+        member = NormalisedNet(architectures.build(state["arch"]))
+        member.load_state_dict(state["model"])
+        members.append(member.eval())
+    model = members[0] if len(members) == 1 else Ensemble(members)
+    return model.eval()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    state = torch.load(args.checkpoint, weights_only=False, map_location="cpu")
-    model = NormalisedNet(architectures.build(state["arch"]))
-    model.load_state_dict(state["model"])
-    model.eval()
+    model = load_checkpoints(args.checkpoint)
     args.out.mkdir(parents=True, exist_ok=True)
     onnx_path = args.out / ONNX_NAME
     export_onnx(model, onnx_path)
@@ -128,6 +154,25 @@ def build_tensorrt_engine(onnx_path: Path, cache_dir: Path) -> Path | None:
     return cached_engine(onnx_path, cache_dir)
 
 
+def member_summary(run_dir: Path) -> dict:
+    """What the card says of one ensemble member: its run's summary and training arguments."""
+    summary = json.loads((run_dir / "summary.json").read_text()) if (run_dir / "summary.json").exists() else {}
+    last = (
+        torch.load(run_dir / "last.pt", weights_only=False, map_location="cpu")
+        if (run_dir / "last.pt").exists()
+        else {}
+    )
+    return {
+        "run": run_dir.name,
+        "arch": summary.get("arch"),
+        "accuracy": summary.get("accuracy"),
+        "best_epoch": summary.get("best_epoch"),
+        "train_seconds": summary.get("train_seconds", 0),
+        "seed": last.get("args", {}).get("seed"),
+        "epochs": last.get("args", {}).get("epochs"),
+    }
+
+
 def write_model_card(args: argparse.Namespace, manifest: Manifest) -> None:
     """Evaluate the exported model as the kiosk serves it, then write MODEL_CARD.md and copy the plots."""
     import shutil
@@ -136,12 +181,18 @@ def write_model_card(args: argparse.Namespace, manifest: Manifest) -> None:
     from kiosk.emotion.evaluate import evaluate
     from kiosk.emotion.hygiene import duplicates
 
-    run_dir = args.checkpoint.parent
+    run_dirs = [path.parent for path in args.checkpoint]
+    run_dir = run_dirs[0]
     plain = evaluate(args.out, args.val, False, ["onnxruntime-cpu"], exclude_copies_of=args.train)
     tta = evaluate(args.out, args.val, True, ["onnxruntime-cpu"], exclude_copies_of=args.train)
     hygiene = duplicates(load_faces(args.train).images, load_faces(args.val).images)
     hygiene.pop("all_near_indices")
     training = json.loads((run_dir / "summary.json").read_text()) if (run_dir / "summary.json").exists() else {}
+    if len(run_dirs) > 1:
+        training["members"] = [member_summary(d) for d in run_dirs]
+        training["parameters"] = architectures.parameter_count(load_checkpoints(args.checkpoint))
+        training["arch"] = " + ".join(str(m["arch"]) for m in training["members"])
+        training["train_seconds"] = sum(m.get("train_seconds", 0) for m in training["members"])
     last = (
         torch.load(run_dir / "last.pt", weights_only=False, map_location="cpu")
         if (run_dir / "last.pt").exists()
