@@ -11,6 +11,7 @@ import json
 import logging
 import queue
 import secrets
+import threading
 from collections.abc import Callable
 from datetime import timedelta
 from functools import wraps
@@ -25,21 +26,39 @@ logger = logging.getLogger(__name__)
 
 
 class StaffFeed:
-    """Fans the staff event feed out to every open staff page."""
+    """Fans the staff event feed out to every open staff page (bus thread in, page threads out)."""
 
     def __init__(self, backlog: int = 50) -> None:
-        self.recent: list[dict] = []
         self.backlog = backlog
-        self.clients: set[queue.Queue[str]] = set()
+        self._recent: list[dict] = []
+        self._clients: set[queue.Queue[str]] = set()
+        self._lock = threading.Lock()
+
+    @property
+    def recent(self) -> list[dict]:
+        with self._lock:
+            return list(self._recent)
+
+    def connect(self) -> tuple[queue.Queue[str], list[dict]]:
+        """A queue for one page and the recent entries it starts with."""
+        client: queue.Queue[str] = queue.Queue(maxsize=200)
+        with self._lock:
+            self._clients.add(client)
+            return client, list(self._recent)
+
+    def disconnect(self, client: queue.Queue[str]) -> None:
+        with self._lock:
+            self._clients.discard(client)
 
     def publish(self, entry: dict) -> None:
-        self.recent = [*self.recent[-(self.backlog - 1) :], entry]
         message = f"data: {json.dumps(entry)}\n\n"
-        for client in list(self.clients):
-            try:
-                client.put_nowait(message)
-            except queue.Full:
-                self.clients.discard(client)  # a stalled page reconnects and gets the backlog
+        with self._lock:
+            self._recent = [*self._recent[-(self.backlog - 1) :], entry]
+            for client in list(self._clients):
+                try:
+                    client.put_nowait(message)
+                except queue.Full:
+                    self._clients.discard(client)  # a stalled page reconnects and gets the backlog
 
 
 def create_staff_app(
@@ -139,10 +158,9 @@ def create_staff_app(
     @app.get("/api/events")
     @login_required
     def api_events() -> Response:
-        client: queue.Queue[str] = queue.Queue(maxsize=200)
-        backlog = [f"data: {json.dumps(entry)}\n\n" for entry in feed.recent]
-        feed.clients.add(client)
-        return event_stream(client, lambda: feed.clients.discard(client), first=backlog)
+        client, recent = feed.connect()
+        backlog = [f"data: {json.dumps(entry)}\n\n" for entry in recent]
+        return event_stream(client, lambda: feed.disconnect(client), first=backlog)
 
     @app.post("/api/pause")
     @login_required
