@@ -113,3 +113,22 @@ def test_the_tls_listener_refuses(tls_broker, tmp_path, how):
         assert not bus.wait_connected(2.0)
     finally:
         bus.stop()
+
+
+def test_the_staff_page_over_https_with_a_secure_cookie(settings, tmp_path):
+    import urllib.request
+
+    from kiosk.config import DashboardConfig
+    from kiosk.dashboard.service import DashboardService
+    from tests.servicekit import running
+
+    certs = make_certs(tmp_path / "certs", "localhost")
+    kiosk = settings.model_copy(update={"dashboard": DashboardConfig(port=broker.free_port(), tls_cert_dir=certs)})
+    context = ssl.create_default_context(cafile=str(certs / "ca.crt"))
+    with running(DashboardService(kiosk)):
+        with urllib.request.urlopen(f"https://localhost:{kiosk.dashboard.port}/login", context=context) as page:
+            assert page.status == 200
+            cookie = page.headers["Set-Cookie"]
+        assert "Secure" in cookie and "HttpOnly" in cookie
+        with pytest.raises((urllib.error.URLError, ConnectionError)):  # plain HTTP is not served
+            urllib.request.urlopen(f"http://localhost:{kiosk.dashboard.port}/login", timeout=3)
