@@ -91,11 +91,12 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     except SourceError as exc:
         print(f"kiosk: {exc}", file=sys.stderr)
         return 2
-    # from here on, a stop request unwinds through the `finally` blocks that stop brokers and services
-    signal.signal(signal.SIGTERM, _raise_stop)
-    signal.signal(signal.SIGINT, _raise_stop)
     if args.once:
         from kiosk.once import run_once
+
+        # from here on, a stop request unwinds through the `finally` blocks that stop brokers and services
+        signal.signal(signal.SIGTERM, _raise_stop)
+        signal.signal(signal.SIGINT, _raise_stop)
 
         try:
             return run_once(settings, args.source, timeout=args.timeout)
@@ -106,12 +107,20 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     if spec.kind == "sample":
         logger.warning("no camera found and no SOURCE given: showing the sample photo (%s)", spec.target)
     supervisor = Supervisor(settings, list(SERVICES))
+
+    def request_stop(signum, frame) -> None:
+        # Only a flag: an exception raised from a signal handler can land in a fork or logging callback,
+        # where Python swallows it, and the stop would be lost.
+        supervisor.request_stop()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
     try:
         supervisor.start()
-        logger.info("kiosk running: %s", describe(settings))
-        print(f"Kiosk page: http://{settings.web.host}:{settings.web.port}/  (Ctrl+C stops)", flush=True)
-        supervisor.watch()
-    except Stop:
+        if not supervisor.stopping.is_set():
+            logger.info("kiosk running: %s", describe(settings))
+            print(f"Kiosk page: http://{settings.web.host}:{settings.web.port}/  (Ctrl+C stops)", flush=True)
+            supervisor.watch()
         logger.info("stopping")
     except Exception as exc:
         print(f"kiosk: could not start: {exc}", file=sys.stderr)

@@ -60,6 +60,7 @@ class Service:
         self.bus.status_detail = self.status_detail
         self._last_beat = time.monotonic()
         self._cpu = procstats.CpuMeter()
+        self._started = False
 
     # -- to override ------------------------------------------------------------------------
     def setup(self) -> None:
@@ -195,6 +196,8 @@ class Service:
         def stop(signum, frame) -> None:
             logger.info("%s: signal %d, stopping", self.name, signum)
             self.stop_event.set()
+            if not self._started:
+                raise SystemExit(0)  # still loading models: leave now rather than finish loading first
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
@@ -219,6 +222,10 @@ class Service:
         """Run until SIGTERM/SIGINT; the exit code for the process."""
         self.install_signal_handlers()
         self.start()
+        self._started = True
+        if self.stop_event.is_set():
+            self.stop()
+            return 0
         logger.info("%s: running", self.name)
         try:
             self.loop()

@@ -26,6 +26,7 @@ from kiosk.service import broker_address
 logger = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 30.0
+STOP_GRACE_S = 10.0
 
 
 @dataclass
@@ -64,14 +65,16 @@ class StatusWatcher:
             self.states[status.service] = status.state
             self.changed.notify_all()
 
-    def wait_online(self, services: list[str], timeout: float) -> list[str]:
-        """Wait until ``services`` are online; returns those that are not."""
+    def wait_online(self, services: list[str], timeout: float, stop: threading.Event | None = None) -> list[str]:
+        """Wait until ``services`` are online (or ``stop`` is set); returns those that are not."""
         deadline = time.monotonic() + timeout
         with self.changed:
             while (missing := [s for s in services if self.states.get(s) != "online"]) and (
                 left := deadline - time.monotonic()
             ) > 0:
-                self.changed.wait(left)
+                if stop is not None and stop.is_set():
+                    break
+                self.changed.wait(min(left, 0.2))
         return missing
 
 
@@ -87,7 +90,12 @@ class Supervisor:
         self.watcher: StatusWatcher | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
+    def request_stop(self) -> None:
+        """Safe from a signal handler: only sets a flag that start() and watch() look at."""
+        self.stopping.set()
+
     def start(self, startup_timeout: float = 60.0) -> None:
+        """Broker, then the services, the camera last; returns early once a stop is requested."""
         run_dir = self.settings.run_dir
         run_dir.mkdir(parents=True, exist_ok=True)
         if self.own_broker:
@@ -105,8 +113,12 @@ class Supervisor:
         self.watcher.bus.start()
         consumers = [s for s in self.services if s != "camera"]
         for name in consumers:
+            if self.stopping.is_set():
+                return
             self._spawn(self.children[name])
-        missing = self.watcher.wait_online(consumers, startup_timeout)
+        missing = self.watcher.wait_online(consumers, startup_timeout, self.stopping)
+        if self.stopping.is_set():
+            return
         if missing:
             raise RuntimeError(
                 f"services did not come online in {startup_timeout:.0f} s: {', '.join(missing)}"
@@ -153,12 +165,15 @@ class Supervisor:
         for child in self.children.values():
             if child.process and child.process.poll() is None:
                 child.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_S  # one grace period for all, not one each
         for child in self.children.values():
             if child.process:
                 try:
-                    child.process.wait(timeout=10)
+                    child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
+                    logger.warning("%s did not stop in %.0f s; killed", child.name, STOP_GRACE_S)
                     child.process.kill()
+                    child.process.wait()
         if self.watcher:
             self.watcher.bus.stop()
         if self.mosquitto:
