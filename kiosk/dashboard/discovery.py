@@ -33,7 +33,7 @@ def discovery_messages(topics: Topics, prefix: str = "homeassistant", sw_version
     }
     availability = {
         "availability_topic": topics.status("dashboard"),
-        "availability_template": "{{ value_json.state }}",
+        "availability_template": "{{ 'online' if value_json.state == 'online' else 'offline' }}",  # stopped too
         "payload_available": "online",
         "payload_not_available": "offline",
     }
