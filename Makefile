@@ -42,8 +42,8 @@ $(VENV)/.dev: pyproject.toml $(VENV)/.runtime
 	# the optional attribute backends, so their tests run on tiny models: deepface's ONNX demography models and
 	# ultralytics' YOLO. --no-deps skips what only their other paths need (tensorflow, retina-face, the
 	# non-headless OpenCV that would clash with ours); gdown and pyyaml are what their imports need.
-	$(PIP) install -q --no-deps deepface==0.0.103 ultralytics==8.4.190
 	$(PIP) install -q gdown pyyaml
+	$(PIP) install -q --no-deps deepface==0.0.103 ultralytics==8.4.190
 	@touch $@
 
 ## Python packages for running the kiosk
