@@ -162,6 +162,13 @@ def create_staff_app(
         backlog = [f"data: {json.dumps(entry)}\n\n" for entry in recent]
         return event_stream(client, lambda: feed.disconnect(client), first=backlog)
 
+    @app.get("/metrics")
+    def prometheus_metrics() -> Response:
+        """Prometheus text format, for a scraper on this machine or a logged-in staff member."""
+        if "staff" not in session and request.remote_addr not in ("127.0.0.1", "::1"):
+            abort(401)
+        return Response(prometheus_text(summary(), health()), mimetype="text/plain; version=0.0.4")
+
     @app.post("/api/pause")
     @login_required
     def api_pause() -> Response:
@@ -180,3 +187,34 @@ def create_staff_app(
         return jsonify({"sent": "reload-models"})
 
     return app
+
+
+def prometheus_text(summary: dict, health: dict) -> str:
+    """The summary and each service's latest metrics as Prometheus gauges (no child data, no images)."""
+    kiosk = summary.get("kiosk_id", "")
+    lines: list[str] = []
+
+    def gauge(name: str, value, help_text: str, **labels) -> None:
+        if value is None:
+            return
+        if not any(line.startswith(f"# HELP {name} ") for line in lines):
+            lines.extend([f"# HELP {name} {help_text}", f"# TYPE {name} gauge"])
+        label_text = ",".join(f'{k}="{v}"' for k, v in {"kiosk": kiosk, **labels}.items())
+        lines.append(f"{name}{{{label_text}}} {float(value)}")
+
+    gauge("kiosk_stories_today", summary.get("stories_today"), "stories told since midnight")
+    gauge("kiosk_template_stories_today", summary.get("fallback_stories_today"), "template stories since midnight")
+    gauge("kiosk_child_present", int(bool(summary.get("child_present"))), "1 while a child is at the kiosk")
+    gauge("kiosk_paused", int(bool(summary.get("paused"))), "1 while staff paused the kiosk")
+    gauge("kiosk_camera_fps", summary.get("fps"), "camera frames per second with detection")
+    for emotion, count in summary.get("emotions_today", {}).items():
+        gauge("kiosk_emotions_today", count, "emotions recognised since midnight", emotion=emotion)
+    for stage, value in summary.get("latency_ms", {}).items():
+        gauge("kiosk_latency_ms", value, "median latency of recent visits", stage=stage)
+    for service, figures in health.items():
+        gauge(
+            "kiosk_service_up", int(figures.get("state") == "online"), "1 while the service is online", service=service
+        )
+        for field in ("rss_mib", "cpu_percent", "gpu_mib", "queue_depth", "outbox", "errors"):
+            gauge(f"kiosk_service_{field}", figures.get(field), f"the service's {field}", service=service)
+    return "\n".join(lines) + "\n"
