@@ -22,6 +22,7 @@ class IllustrateService(Service):
     name = "illustrate"
     listens = ("story",)
     commands = ("reload-models",)
+    handler_budget_s = 900.0  # diffusion on a CPU can take minutes per story; the watchdog must not kill it
 
     def setup(self) -> None:
         self.flagged = 0
