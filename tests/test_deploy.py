@@ -198,3 +198,19 @@ def test_deploy_reports_an_unreachable_kiosk(keys, tmp_path):
     report_ = deploy(model, keys["private"], ["nobody@127.0.0.1"], ssh="ssh -p 1 -o BatchMode=yes -o ConnectTimeout=2")
     assert not report_["ok"]
     assert report_["targets"]["nobody@127.0.0.1"]["action"] == "not delivered"
+
+
+PULLED_STORY_MODEL = Path(__file__).resolve().parent.parent / "models" / "story" / "smollm2-135m-instruct"
+
+
+@pytest.mark.skipif(not (PULLED_STORY_MODEL / "manifest.json").is_file(), reason="kiosk models pull smollm2 not run")
+def test_a_story_model_bundle_installs_after_writing_in_its_health_check(kiosk, keys, tmp_path):
+    model = tmp_path / "story-model"
+    shutil.copytree(PULLED_STORY_MODEL, model)
+    manifest = json.loads((model / "manifest.json").read_text())
+    manifest["version"] = "q4_1-test"
+    (model / "manifest.json").write_text(json.dumps(manifest))
+    outcome = install_bundle(kiosk, bundle_of(model, keys["private"], tmp_path / "story.tar"))
+    assert outcome.ok and outcome.task == "story", outcome
+    assert "wrote: Once upon a time" in outcome.reason
+    assert active_model_dir(kiosk, "story").name == "q4_1-test"
