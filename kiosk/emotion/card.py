@@ -101,7 +101,8 @@ a copy. Model selection (best epoch) used PublicTest only; PrivateTest was never
 - Time and hardware: {training.get("train_seconds", 0) / 60:.0f} minutes on a 2-core CPU
   ({platform.machine()}), {args.get("threads")} torch threads, shared with other work running at the same time.
 - Command: `{command}`, then `kiosk emotion export`.
-- Curves and confusion matrix: `curves.png`, `confusion.png` beside this card.
+- Curves and confusion matrix: `curves.png` (`curves-2.png`, … for further ensemble members) and
+  `confusion.png` (the served model on PublicTest) beside this card.
 
 ## Limits
 

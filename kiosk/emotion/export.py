@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from kiosk.emotion import architectures, metrics
+from kiosk.emotion import architectures, metrics, plots
 from kiosk.emotion.data import load_faces
 from kiosk.emotion.labels import EMOTIONS
 from kiosk.emotion.train import NormalisedNet, predict_logits
@@ -200,7 +200,15 @@ def write_model_card(args: argparse.Namespace, manifest: Manifest) -> None:
     )
     training["args"] = last.get("args", {})
     history = last.get("history", [])
-    for plot in ("curves.png", "confusion.png"):
-        if (run_dir / plot).exists():
-            shutil.copyfile(run_dir / plot, args.out / plot)
+    for index, member_dir in enumerate(run_dirs):  # each member's training curves
+        if (member_dir / "curves.png").exists():
+            shutil.copyfile(
+                member_dir / "curves.png", args.out / ("curves.png" if index == 0 else f"curves-{index + 1}.png")
+            )
+    # the confusion matrix of the model as served (the ensemble, not one member)
+    plots.confusion(
+        np.array(plain["confusion"]),
+        args.out / "confusion.png",
+        title=f"{manifest.name} {manifest.version}: PublicTest accuracy {plain['accuracy']:.3f}",
+    )
     write_card(args.out, manifest, plain, tta, training, hygiene, history)
