@@ -14,7 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.deploykit import always_sad_model, emotion_model_copy, loopback_sshd
+from bench.deploykit import SHIPPED_EMOTION, always_sad_model, emotion_model_copy, loopback_sshd
 from kiosk import broker
 from kiosk.bundle import build_bundle, generate_key, load_private_key
 from kiosk.config import BrokerConfig, ModelsConfig, Settings
@@ -25,6 +25,7 @@ from kiosk.deploy import deploy
 from kiosk.install import install_bundle
 
 RUNS = 3
+BUNDLE_MB = 20.0
 
 
 def kiosk_settings(root: Path, port: int, trusted: Path) -> Settings:
@@ -73,9 +74,10 @@ def main() -> int:
             config = tmp / "kiosk.json"
             config.write_text(settings.model_dump_json())
             ssh_times, local_times, sizes = [], [], []
+            shipped_mb = sum(f.stat().st_size for f in SHIPPED_EMOTION.iterdir() if f.is_file()) / 1e6
             with loopback_sshd(tmp / "sshd") as sshd:
                 for run in range(RUNS):
-                    model = emotion_model_copy(tmp / f"model-{run}", f"2.0.{run}", padding_mb=15.3)
+                    model = emotion_model_copy(tmp / f"model-{run}", f"2.0.{run}", padding_mb=BUNDLE_MB - shipped_mb)
                     remote_kiosk = f"env KIOSK_CONFIG={config} {sys.executable} -m kiosk"
                     report = deploy(
                         model, private, [f"{sshd.user}@127.0.0.1"], keys_dir=trusted, ssh=sshd.ssh,

@@ -101,7 +101,8 @@ def test_a_running_emotion_service_switches_to_the_deployed_model(kiosk, keys, t
         return StatusPayload.model_validate_json(payloads[-1]).detail.get("model") if payloads else None
 
     try:
-        assert wait_for(lambda: model_label() == "kiosk-compact-cnn@1.0.0")
+        shipped = json.loads((kiosk.emotion.model_dir / "manifest.json").read_text())
+        assert wait_for(lambda: model_label() == f"kiosk-compact-cnn@{shipped['version']}")
         bundle = bundle_of(emotion_model_copy(tmp_path / "v2", "1.0.1"), keys["private"], tmp_path / "v2.tar")
         outcome = install_bundle(kiosk, bundle)
         assert outcome.ok

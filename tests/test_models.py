@@ -82,3 +82,14 @@ def test_the_shipped_model_reaches_the_accuracy_its_card_states():
     assert report["accuracy"] == pytest.approx(manifest.metrics["publictest_accuracy"], abs=0.002)
     assert report["accuracy"] > 0.60  # above the seed's ResNet18 (59.78%) and fer's mini-Xception (58.2%)
     assert f"{report['accuracy']:.2%}" in (settings.emotion.model_dir / "MODEL_CARD.md").read_text()
+
+
+def test_serving_with_tta_averages_the_ten_views_as_the_eval_does(tmp_path):
+    from kiosk.emotion.evaluate import predict
+
+    model_dir = tiny_model_dir(tmp_path / "tiny")
+    faces = np.random.default_rng(1).integers(0, 255, (3, 48, 48), dtype=np.uint8)
+    served = EmotionClassifier(model_dir, ["onnxruntime-cpu"], tta=True)
+    plain = EmotionClassifier(model_dir, ["onnxruntime-cpu"])
+    np.testing.assert_allclose(served.logits(faces), predict(plain, faces, tta=True), atol=1e-5)
+    assert not np.allclose(served.logits(faces), plain.logits(faces), atol=1e-4)

@@ -38,6 +38,16 @@ def face_pixels(grey_faces: np.ndarray) -> np.ndarray:
     return (np.stack(resized).astype(np.float32) / 255.0)[:, None]
 
 
+SHIFTS = ((0, 0), (2, 0), (-2, 0), (0, 2), (0, -2))
+
+
+def tta_views(pixels: np.ndarray) -> list[np.ndarray]:
+    """Test-time views: the face, shifted by 2 px four ways, and all of those mirrored (10 views)."""
+    padded = np.pad(pixels, ((0, 0), (0, 0), (2, 2), (2, 2)), mode="edge")
+    views = [padded[:, :, 2 + dy : 50 + dy, 2 + dx : 50 + dx] for dx, dy in SHIFTS]
+    return views + [view[..., ::-1] for view in views]
+
+
 def decode_grey(jpeg: bytes) -> np.ndarray:
     image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_GRAYSCALE)
     if image is None:
@@ -49,7 +59,12 @@ class EmotionClassifier:
     """Loads ``manifest.json`` + ONNX from a model directory and classifies grey face crops."""
 
     def __init__(
-        self, model_dir: Path, runtimes: list[str], threads: int = 1, engine_cache_dir: Path | None = None
+        self,
+        model_dir: Path,
+        runtimes: list[str],
+        threads: int = 1,
+        engine_cache_dir: Path | None = None,
+        tta: bool = False,
     ) -> None:
         self.manifest = load_manifest(model_dir)
         onnx_files = [f.path for f in self.manifest.files if f.path.endswith(".onnx")]
@@ -59,13 +74,20 @@ class EmotionClassifier:
             raise ModelError(f"{self.manifest.name}: labels {self.manifest.labels} are not FER2013's order")
         self.runtime = open_runtime(Path(model_dir) / onnx_files[0], runtimes, threads, engine_cache_dir)
         self.temperature = self.manifest.calibration_temperature
+        self.tta = tta
 
     @property
     def model_name(self) -> str:
         return f"{self.manifest.name}@{self.manifest.version}"
 
     def logits(self, grey_faces: np.ndarray) -> np.ndarray:
-        return self.runtime.logits(face_pixels(grey_faces))
+        """Logits per face; with ``tta``, the mean over 10 views computed in one runtime call."""
+        pixels = face_pixels(grey_faces)
+        if not self.tta:
+            return self.runtime.logits(pixels)
+        views = tta_views(pixels)
+        logits = self.runtime.logits(np.ascontiguousarray(np.concatenate(views)))
+        return logits.reshape(len(views), len(pixels), -1).mean(axis=0)
 
     def classify(self, grey_face: np.ndarray) -> Prediction:
         started = time.perf_counter()

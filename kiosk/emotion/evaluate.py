@@ -17,20 +17,11 @@ import numpy as np
 
 from kiosk.config import Settings
 from kiosk.emotion import metrics
-from kiosk.emotion.classifier import EmotionClassifier, face_pixels
+from kiosk.emotion.classifier import EmotionClassifier, face_pixels, tta_views
 from kiosk.emotion.data import load_faces
 from kiosk.emotion.hygiene import duplicates
 
 logger = logging.getLogger(__name__)
-
-SHIFTS = ((0, 0), (2, 0), (-2, 0), (0, 2), (0, -2))
-
-
-def tta_views(pixels: np.ndarray) -> list[np.ndarray]:
-    """Test-time views: the face, shifted by 2 px four ways, and all of those mirrored (10 views)."""
-    padded = np.pad(pixels, ((0, 0), (0, 0), (2, 2), (2, 2)), mode="edge")
-    views = [padded[:, :, 2 + dy : 50 + dy, 2 + dx : 50 + dx] for dx, dy in SHIFTS]
-    return views + [view[..., ::-1] for view in views]
 
 
 def predict(classifier: EmotionClassifier, images: np.ndarray, tta: bool, batch: int = 256) -> np.ndarray:

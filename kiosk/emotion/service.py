@@ -31,7 +31,11 @@ class EmotionService(Service):
     def _load(self) -> EmotionClassifier:
         cfg = self.settings.emotion
         classifier = EmotionClassifier(
-            active_model_dir(self.settings, "emotion"), cfg.runtimes, cfg.threads, self.settings.run_dir / "engines"
+            active_model_dir(self.settings, "emotion"),
+            cfg.runtimes,
+            cfg.threads,
+            self.settings.run_dir / "engines",
+            tta=cfg.tta,
         )
         logger.info("emotion model %s on %s", classifier.model_name, classifier.runtime.name)
         return classifier
@@ -42,7 +46,9 @@ class EmotionService(Service):
 
     def status_detail(self) -> dict[str, str | float | int | bool | None]:
         classifier = getattr(self, "classifier", None)
-        return {"model": classifier.model_name, "runtime": classifier.runtime.name} if classifier else {}
+        if not classifier:
+            return {}
+        return {"model": classifier.model_name, "runtime": classifier.runtime.name, "tta": classifier.tta}
 
     def stage_metrics(self) -> dict[str, float]:
         latencies = list(getattr(self, "latencies", ()))
