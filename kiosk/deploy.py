@@ -51,6 +51,33 @@ def _result_line(output: str) -> DeployResult | None:
     return None
 
 
+def _install_local(rsync: str, bundle: Path, kiosk_dir: Path, timeout: float) -> subprocess.CompletedProcess:
+    """A kiosk installed in a directory on this machine (settings in its kiosk.toml or kiosk.json)."""
+    incoming = kiosk_dir / "incoming"
+    incoming.mkdir(parents=True, exist_ok=True)
+    copy = _run([rsync, "-a", "--partial", str(bundle), f"{incoming}/"], timeout)
+    if copy.returncode != 0:
+        raise DeployError(f"{kiosk_dir}: rsync failed: {copy.stderr.strip()[-300:]}")
+    configs = [kiosk_dir / name for name in ("kiosk.toml", "kiosk.json") if (kiosk_dir / name).is_file()]
+    env = os.environ | ({"KIOSK_CONFIG": str(configs[0])} if configs else {})
+    install = [sys.executable, "-m", "kiosk", "models", "install", str(incoming / bundle.name)]
+    return subprocess.run(install, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def _install_over_ssh(
+    rsync: str, bundle: Path, host: str, ssh: str, remote_dir: str, remote_kiosk: str, timeout: float
+) -> subprocess.CompletedProcess:
+    remote_dir = remote_dir.rstrip("/")
+    mkdir = _run([*shlex.split(ssh), host, f"mkdir -p {shlex.quote(remote_dir)}"], timeout)
+    if mkdir.returncode != 0:
+        raise DeployError(f"{host}: ssh failed: {mkdir.stderr.strip()[-300:]}")
+    copy = _run([rsync, "-a", "--partial", "-e", ssh, str(bundle), f"{host}:{remote_dir}/"], timeout)
+    if copy.returncode != 0:
+        raise DeployError(f"{host}: rsync failed: {copy.stderr.strip()[-300:]}")
+    remote_bundle = shlex.quote(f"{remote_dir}/{bundle.name}")
+    return _run([*shlex.split(ssh), host, f"{remote_kiosk} models install {remote_bundle}"], timeout)
+
+
 def push(
     bundle: Path,
     target: str,
@@ -64,25 +91,9 @@ def push(
     if rsync is None:
         raise DeployError("rsync not found: install the rsync package (make setup does)")
     if is_local(target):
-        incoming = Path(target) / "incoming"
-        incoming.mkdir(parents=True, exist_ok=True)
-        copy = _run([rsync, "-a", "--partial", str(bundle), f"{incoming}/"], timeout)
-        configs = [Path(target) / name for name in ("kiosk.toml", "kiosk.json") if (Path(target) / name).is_file()]
-        env = {"KIOSK_CONFIG": str(configs[0])} if configs else {}
-        install_cmd = [sys.executable, "-m", "kiosk", "models", "install", str(incoming / bundle.name)]
-        if copy.returncode == 0:
-            install = subprocess.run(install_cmd, capture_output=True, text=True, timeout=timeout, env=os.environ | env)
+        install = _install_local(rsync, bundle, Path(target), timeout)
     else:
-        remote_path = f"{remote_dir.rstrip('/')}/{bundle.name}"
-        mkdir = _run([*shlex.split(ssh), target, f"mkdir -p {shlex.quote(remote_dir)}"], timeout)
-        if mkdir.returncode != 0:
-            raise DeployError(f"{target}: ssh failed: {mkdir.stderr.strip()[-300:]}")
-        copy = _run([rsync, "-a", "--partial", "-e", ssh, str(bundle), f"{target}:{remote_dir.rstrip('/')}/"], timeout)
-        install_cmd = [*shlex.split(ssh), target, f"{remote_kiosk} models install {shlex.quote(remote_path)}"]
-        if copy.returncode == 0:
-            install = _run(install_cmd, timeout)
-    if copy.returncode != 0:
-        raise DeployError(f"{target}: rsync failed: {copy.stderr.strip()[-300:]}")
+        install = _install_over_ssh(rsync, bundle, target, ssh, remote_dir, remote_kiosk, timeout)
     outcome = _result_line(install.stdout)
     if outcome is None:
         raise DeployError(
