@@ -16,7 +16,7 @@ from pathlib import Path
 from kiosk.broker import free_port, port_open
 from kiosk.config import PROJECT_ROOT
 from kiosk.emotion.labels import EMOTIONS
-from kiosk.models import Manifest, file_entry, load_manifest, write_manifest
+from kiosk.models import file_entry, load_manifest, write_manifest
 
 SHIPPED_EMOTION = PROJECT_ROOT / "models" / "emotion" / "kiosk-compact-cnn"
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
@@ -39,7 +39,7 @@ def always_sad_model(target: Path, version: str = "9.9.9-sad") -> Path:
     import torch
 
     from kiosk.emotion import architectures
-    from kiosk.emotion.export import ONNX_NAME, export_onnx
+    from kiosk.emotion.export import ONNX_NAME, export_onnx, onnx_emotion_manifest
     from kiosk.emotion.train import NormalisedNet
 
     torch.manual_seed(0)
@@ -51,19 +51,8 @@ def always_sad_model(target: Path, version: str = "9.9.9-sad") -> Path:
         last.bias[EMOTIONS.index("sad")] = 10.0
     target.mkdir(parents=True, exist_ok=True)
     export_onnx(net, target / ONNX_NAME)
-    write_manifest(
-        target,
-        Manifest(
-            name="always-sad",
-            version=version,
-            task="emotion",
-            backend="onnx",
-            files=[file_entry(target, ONNX_NAME)],
-            source="built by the deploy tests: a model that fails its health check",
-            licence="MIT",
-            labels=list(EMOTIONS),
-        ),
-    )
+    source = "built by the deploy tests: a model that fails its health check"
+    write_manifest(target, onnx_emotion_manifest(target, "always-sad", version, source, "MIT"))
     return target
 
 

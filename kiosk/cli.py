@@ -119,7 +119,11 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         supervisor.start()
         if not supervisor.stopping.is_set():
             logger.info("kiosk running: %s", describe(settings))
-            print(f"Kiosk page: http://{settings.web.host}:{settings.web.port}/  (Ctrl+C stops)", flush=True)
+            print(
+                f"Kiosk page: http://{settings.web.host}:{settings.web.port}/  "
+                f"staff page: http://{settings.dashboard.host}:{settings.dashboard.port}/  (Ctrl+C stops)",
+                flush=True,
+            )
             supervisor.watch()
         logger.info("stopping")
     except Exception as exc:

@@ -51,6 +51,15 @@ def latest_summary(recorder: Recorder, topics: Topics) -> KioskSummary | None:
     return KioskSummary.model_validate_json(payloads[-1]) if payloads else None
 
 
+def watch_as_staff(connect, kiosk_id: str) -> Recorder:
+    """Everything under the kiosk that the staff account receives."""
+    seen = Recorder()
+    staff = connect("staff")
+    staff.subscribe(f"kiosk/{kiosk_id}/#", seen)
+    start_bus(staff)
+    return seen
+
+
 def publish_visit(connect, topics: Topics) -> dict[str, bytes]:
     """One visit's events, each from the account that really sends it; returns the image payloads."""
     camera, emotion, story, illustrate = (
@@ -87,10 +96,7 @@ def publish_visit(connect, topics: Topics) -> dict[str, bytes]:
 
 def test_staff_see_the_summary_and_events_but_no_image_or_child_attribute(kiosk, connect):
     topics = Topics(kiosk.kiosk_id)
-    staff_view = Recorder()
-    staff = connect("staff")
-    staff.subscribe(f"kiosk/{kiosk.kiosk_id}/#", staff_view)
-    start_bus(staff)
+    staff_view = watch_as_staff(connect, kiosk.kiosk_id)
     with running(DashboardService(kiosk)) as dashboard:
         images = publish_visit(connect, topics)
 
@@ -203,10 +209,7 @@ def test_a_retained_command_is_never_obeyed(kiosk, connect):
 
 def test_every_service_publishes_metrics_the_summary_uses(kiosk, connect):
     topics = Topics(kiosk.kiosk_id)
-    seen = Recorder()
-    staff = connect("staff")
-    staff.subscribe(f"kiosk/{kiosk.kiosk_id}/#", seen)
-    start_bus(staff)
+    seen = watch_as_staff(connect, kiosk.kiosk_id)
     with running(DashboardService(kiosk)) as dashboard, running(CameraService(kiosk)), running(EmotionService(kiosk)):
 
         def reporting() -> set[str]:

@@ -41,6 +41,22 @@ def export_onnx(model: torch.nn.Module, path: Path) -> None:
     )
 
 
+def onnx_emotion_manifest(model_dir: Path, name: str, version: str, source: str, licence: str, **fields) -> Manifest:
+    """The manifest of an emotion model directory holding ``model.onnx``: FER2013 labels, grey pixel input."""
+    return Manifest(
+        name=name,
+        version=version,
+        task="emotion",
+        backend="onnx",
+        files=[file_entry(model_dir, ONNX_NAME)],
+        source=source,
+        licence=licence,
+        inputs={"name": "pixels", "shape": [-1, 1, 48, 48], "dtype": "float32", "scale": "grey / 255"},
+        labels=list(EMOTIONS),
+        **fields,
+    )
+
+
 def parity_error(model: torch.nn.Module, onnx_path: Path, pixels: np.ndarray) -> float:
     """Largest absolute logit difference between PyTorch and ONNX Runtime on ``pixels``."""
     import onnxruntime as ort
@@ -115,12 +131,10 @@ def main(argv: list[str] | None = None) -> int:
     temperature = metrics.fit_temperature(logits, val.labels)
     raw = metrics.summarise(val.labels, metrics.softmax(logits))
     calibrated = metrics.summarise(val.labels, metrics.softmax(logits, temperature))
-    manifest = Manifest(
+    manifest = onnx_emotion_manifest(
+        args.out,
         name=args.name,
         version=args.version,
-        task="emotion",
-        backend="onnx",
-        files=[file_entry(args.out, ONNX_NAME)],
         source=args.source,
         licence="model weights: MIT (this project); trained on FER2013 (research use)",
         metrics={
@@ -131,8 +145,6 @@ def main(argv: list[str] | None = None) -> int:
             "parameters": architectures.parameter_count(model),
             "onnx_parity_max_abs": float(f"{error:.2e}"),
         },
-        inputs={"name": "pixels", "shape": [-1, 1, 48, 48], "dtype": "float32", "scale": "grey / 255"},
-        labels=list(EMOTIONS),
         calibration_temperature=round(temperature, 4),
     )
     write_manifest(args.out, manifest)
