@@ -8,10 +8,11 @@ SOURCE ?=
 APT_PACKAGES := mosquitto mosquitto-clients openssl rsync openssh-client
 TEST_APT_PACKAGES := chromium chromium-driver systemd openssh-server
 FER := ../shared/data/fer2013
+LLAMA_CPP_SRC := .cache/llama.cpp-src
 
-.PHONY: setup setup-dev system-packages test-system-packages run test lint format bench bench-pipeline bench-page bench-camera bench-emotion bench-story bench-deploy \
+.PHONY: setup setup-dev system-packages test-system-packages run test lint format bench bench-pipeline bench-page bench-camera bench-emotion bench-story bench-deploy bench-soak \
         deploy keygen certs \
-        train-emotion export-emotion clean
+        train-emotion export-emotion train-safety tune-story clean
 
 ## Debian packages the kiosk needs (installed only when missing)
 system-packages:
@@ -50,7 +51,7 @@ $(VENV)/.dev: pyproject.toml $(VENV)/.runtime
 setup: system-packages $(VENV)/.runtime
 
 ## ... and for testing, training and benchmarks
-setup-dev: test-system-packages $(VENV)/.dev
+setup-dev: test-system-packages $(VENV)/.dev $(LLAMA_CPP_SRC)/convert_lora_to_gguf.py
 
 ## Start the kiosk: broker, services, page on http://127.0.0.1:8080 (SOURCE=camera index|video|image|folder)
 run: setup
@@ -82,7 +83,8 @@ bench-emotion: setup-dev
 
 bench-story: setup-dev
 	@mkdir -p bench/results
-	$(VENV)/bin/kiosk story eval --n 10 | tee bench/results/story.json
+	$(VENV)/bin/kiosk story eval --n 10 --compare-base --stories bench/results/stories.md | tee bench/results/story.json
+	$(PY) -m bench.safety | tee bench/results/safety.json
 
 bench-camera: setup-dev
 	@mkdir -p bench/results
@@ -96,14 +98,37 @@ bench-page: setup-dev
 	@mkdir -p bench/results
 	$(PY) -m bench.page --runs 20 | tee bench/results/page.json
 
-## Train the emotion model on FER2013 (CPU: about 40 minutes) and export it to models/emotion/
+## The whole kiosk for MINUTES (default 20) on a photo source: visits, RSS per process, growth per hour
+MINUTES ?= 20
+bench-soak: setup-dev
+	@mkdir -p bench/results
+	$(PY) -m bench.soak --minutes $(MINUTES) | tee bench/results/soak.json
+
+## Train the emotion model on FER2013 (CPU: about 40 minutes) and export it to models/emotion/.
+## The best epoch and the calibration temperature are chosen on a 10% holdout of Training; PublicTest is only measured.
 train-emotion: setup-dev
-	$(VENV)/bin/kiosk emotion train --train $(FER)/fer2013_training.npz --val $(FER)/fer2013_publictest.npz \
-	  --arch compact --epochs 30 --threads 2 --out runs/compact --resume
+	$(VENV)/bin/kiosk emotion train --train $(FER)/fer2013_training.npz --val-from-train 0.1 \
+	  --test $(FER)/fer2013_publictest.npz --arch compact --epochs 30 --threads 2 --out runs/compact --resume
 
 export-emotion: setup-dev
-	$(VENV)/bin/kiosk emotion export --checkpoint runs/compact/best.pt --val $(FER)/fer2013_publictest.npz \
-	  --out models/emotion/kiosk-compact-cnn
+	$(VENV)/bin/kiosk emotion export --checkpoint runs/compact/best.pt --train $(FER)/fer2013_training.npz \
+	  --val-from-train 0.1 --test $(FER)/fer2013_publictest.npz --out models/emotion/kiosk-compact-cnn
+
+## The story safety classifier: LoRA on MiniLM from corpus/safety (CPU, ~5 minutes), card and figures
+train-safety: setup-dev
+	$(VENV)/bin/kiosk safety train --threads 2
+
+## The storyteller's comfort LoRA on SmolLM2 from corpus/comfort (CPU, ~30 minutes), as a GGUF adapter.
+## llama.cpp's converter comes from the llama-cpp-python source archive on PyPI (build time, not run time).
+$(LLAMA_CPP_SRC)/convert_lora_to_gguf.py: | $(VENV)/.runtime
+	@mkdir -p .cache/sdist
+	$(PIP) download -q --no-deps --no-binary :all: llama-cpp-python==0.3.36 -d .cache/sdist
+	tar xzf .cache/sdist/llama_cpp_python-0.3.36.tar.gz -C .cache/sdist
+	rm -rf $(LLAMA_CPP_SRC) && mv .cache/sdist/llama_cpp_python-0.3.36/vendor/llama.cpp $(LLAMA_CPP_SRC)
+	rm -rf .cache/sdist
+
+tune-story: setup-dev
+	$(VENV)/bin/kiosk story tune --llama-cpp-src $(LLAMA_CPP_SRC) --threads 2
 
 clean:
 	rm -rf .run .pytest_cache tests/artifacts bench/results

@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from bench import machine
 from kiosk.camera import sources
 from kiosk.camera.attributes import OfflineAttributeEstimator
 from kiosk.camera.detector import DETECTORS, encode_crop, face_crop
@@ -66,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
     cv2.setNumThreads(2)
-    result: dict = {"benchmark": "camera", "machine": "2-core CPU", "frame": "640x480", "detectors": {}}
+    result: dict = {"benchmark": "camera", "machine": machine.describe(opencv_threads=2), "frame": "640x480"}
+    result["detectors"] = {}
     with tempfile.TemporaryDirectory() as tmp:
         video = make_video(Path(tmp) / "visit.avi")
         for name, cls in DETECTORS.items():

@@ -14,6 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from bench import machine
 from bench.deploykit import SHIPPED_EMOTION, always_sad_model, emotion_model_copy, loopback_sshd
 from kiosk import broker
 from kiosk.bundle import build_bundle, generate_key, load_private_key
@@ -59,7 +60,7 @@ def login_limit() -> dict:
 
 
 def main() -> int:
-    results: dict = {"benchmark": "deploy", "runs": RUNS}
+    results: dict = {"benchmark": "deploy", "machine": machine.describe(), "runs": RUNS}
     with tempfile.TemporaryDirectory(prefix="bench-deploy-") as tmp:
         tmp = Path(tmp)
         files = broker.render(tmp / "broker", broker.free_port(), tmp / "kiosk" / "secrets", log_file=tmp / "mq.log")

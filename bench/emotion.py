@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from bench import machine
 from kiosk.config import PROJECT_ROOT, Settings
 from kiosk.emotion.evaluate import evaluate
 from kiosk.emotion.runtimes import RuntimeUnavailable
@@ -19,7 +20,12 @@ def main() -> int:
     if not data.exists():
         print(json.dumps({"benchmark": "emotion", "skipped": f"no FER2013 PublicTest at {data.name}"}))
         return 0
-    results: dict = {"benchmark": "emotion", "model_dir": Path(settings.emotion.model_dir).name, "runtimes": {}}
+    results: dict = {
+        "benchmark": "emotion",
+        "machine": machine.describe(),
+        "model_dir": Path(settings.emotion.model_dir).name,
+    }
+    results["runtimes"] = {}
     for runtime in ("tensorrt", "onnxruntime-cuda", "onnxruntime-cpu"):
         try:
             rows = {}

@@ -16,6 +16,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+from bench import machine
 from bench.chromium import headless_chromium
 from kiosk import broker
 from kiosk.bus import Bus
@@ -102,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         json.dumps(
             {
                 "benchmark": "page",
-                "machine": "2-core CPU, headless Chromium",
+                "machine": machine.describe(browser="headless Chromium"),
                 "partial_to_words_on_screen_ms": {
                     "median": round(statistics.median(latencies), 1),
                     "max": round(max(latencies), 1),

@@ -3,6 +3,10 @@
 A bundle is a tar file holding a model directory (its ``manifest.json`` lists every file with its sha256)
 plus ``manifest.sig``: an ed25519 signature over the exact bytes of ``manifest.json``. Signing the manifest
 signs every file through its hash. The kiosk trusts only the public keys in its trusted-keys directory.
+
+A bundle holds exactly ``manifest.json``, ``manifest.sig`` and the files the manifest lists, each once, as
+regular files under plain relative names: a link, a device, an absolute or ``..`` name, a duplicate or any
+file the signed manifest does not list makes the whole bundle refused. Nothing unsigned reaches a kiosk.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import hashlib
 import io
 import json
 import logging
+import os
 import tarfile
 import time
 from dataclasses import dataclass
@@ -21,11 +26,12 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from kiosk.models import MANIFEST, Manifest, ModelError, load_manifest
+from kiosk.models import MANIFEST, Manifest, ModelError, load_manifest, plain_relative
 
 logger = logging.getLogger(__name__)
 
 SIGNATURE = "manifest.sig"
+MAX_MEMBERS = 10_000
 
 
 class BundleError(ModelError):
@@ -117,9 +123,8 @@ def build_bundle(model_dir: Path, private_key: Ed25519PrivateKey, out: Path) -> 
     manifest = load_manifest(model_dir)  # refuses a directory whose files do not match
     signature = signature_for((Path(model_dir) / MANIFEST).read_bytes(), private_key)
     members = [MANIFEST, *(f.path for f in manifest.files)]
-    card = Path(model_dir) / "MODEL_CARD.md"
-    if card.is_file():
-        members.append(card.name)
+    if (Path(model_dir) / "MODEL_CARD.md").is_file() and "MODEL_CARD.md" not in members:
+        logger.info("MODEL_CARD.md stays behind: a bundle carries only the files its manifest lists")
     out.parent.mkdir(parents=True, exist_ok=True)
     with tarfile.open(out, "w") as tar:
         for member in members:
@@ -133,18 +138,52 @@ def build_bundle(model_dir: Path, private_key: Ed25519PrivateKey, out: Path) -> 
     return Bundle(out, manifest)
 
 
+def check_members(members: list[tarfile.TarInfo]) -> None:
+    """Regular files only, under plain relative names, each once; raise ``BundleError`` otherwise."""
+    if len(members) > MAX_MEMBERS:
+        raise BundleError(f"bundle holds {len(members)} members, more than {MAX_MEMBERS}")
+    seen: set[str] = set()
+    for member in members:
+        name = member.name[:200]
+        if not member.isfile():
+            kind = "link" if member.issym() or member.islnk() else "directory" if member.isdir() else "special file"
+            raise BundleError(f"bundle member {name!r} is a {kind}: a bundle holds regular files only")
+        if not plain_relative(member.name):
+            raise BundleError(f"bundle member {name!r} is not a plain relative path")
+        if member.name in seen:
+            raise BundleError(f"bundle holds {name!r} twice")
+        seen.add(member.name)
+
+
 def unpack(bundle_path: Path, into: Path) -> None:
-    """Extract a bundle with tarfile's ``data`` filter: no absolute paths, links out, devices or setuid bits."""
+    """Check every member first, then extract with tarfile's ``data`` filter (no setuid bits, nothing outside)."""
     try:
         with tarfile.open(bundle_path) as tar:
+            check_members(tar.getmembers())
             tar.extractall(into, filter="data")
     except (tarfile.TarError, OSError) as exc:
         raise BundleError(f"cannot unpack {Path(bundle_path).name}: {exc}") from None
 
 
+def check_only_listed(model_dir: Path, manifest: Manifest) -> None:
+    """Every file in the unpacked bundle is the manifest, its signature or a listed file; no links."""
+    listed = {MANIFEST, SIGNATURE, *(f.path for f in manifest.files)}
+    folders = {str(parent) for name in listed for parent in Path(name).parents if str(parent) != "."}
+    for root, dirs, files in os.walk(model_dir):
+        for entry in [*dirs, *files]:
+            path = Path(root) / entry
+            name = path.relative_to(model_dir).as_posix()
+            if path.is_symlink():
+                raise BundleError(f"bundle holds a link {name[:200]!r}")
+            if name not in (folders if path.is_dir() else listed):
+                raise BundleError(f"bundle holds {name[:200]!r}, which its signed manifest does not list")
+
+
 def verify_unpacked(model_dir: Path, keys: dict[str, Ed25519PublicKey]) -> Manifest:
-    """Signature first (so an attacker's manifest is never parsed as trusted), then every file's hash."""
+    """Signature first (so an attacker's manifest is never parsed as trusted), then that the bundle holds
+    nothing the manifest does not list, then every file's hash."""
     signer = verify_signature(model_dir, keys)
+    check_only_listed(model_dir, load_manifest(model_dir, verify=False))
     manifest = load_manifest(model_dir, verify=True)
     logger.info("bundle %s %s verified (signed by %s)", manifest.name, manifest.version, signer)
     return manifest

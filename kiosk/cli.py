@@ -52,22 +52,48 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_staff(args: argparse.Namespace, settings: Settings) -> int:
+    """Staff accounts. Removing an account or changing its password ends its sessions on the staff page:
+    the page checks the account on every request; the sessions' rows are deleted here too when reachable."""
     import getpass
 
     from kiosk.dashboard.accounts import StaffAccounts, users_file
 
     accounts = StaffAccounts(users_file(settings))
     if args.action == "remove-user":
-        accounts.remove(args.name)
+        if not accounts.remove(args.name):
+            print(f"kiosk: no staff account {args.name}", file=sys.stderr)
+            return 1
+        print(f"staff account {args.name} removed; {_end_staff_sessions(settings, args.name)}")
         return 0
+    existed = accounts.exists(args.name)
+    if args.action == "passwd" and not existed:
+        print(f"kiosk: no staff account {args.name} (add it with `kiosk staff add-user {args.name}`)", file=sys.stderr)
+        return 1
     password = getpass.getpass(f"password for {args.name}: ") if sys.stdin.isatty() else sys.stdin.readline().strip()
     try:
         accounts.set_password(args.name, password)
     except ValueError as exc:
         print(f"kiosk: {exc}", file=sys.stderr)
         return 2
-    print(f"staff account {args.name} saved in {accounts.path}")
+    ended = f"; password changed, {_end_staff_sessions(settings, args.name)}" if existed else ""
+    print(f"staff account {args.name} saved in {accounts.path}{ended}")
     return 0
+
+
+def _end_staff_sessions(settings: Settings, name: str) -> str:
+    """Delete the account's rows from the session store when this machine's settings point at it (never
+    creates one: the page refuses the sessions anyway, because the account's password generation changed)."""
+    from kiosk.dashboard.sessions import StaffSessions, sessions_file
+
+    path = sessions_file(settings)
+    if not path.is_file():
+        return "its staff page sessions end at their next request"
+    store = StaffSessions(path)
+    try:
+        ended = store.end_for(name)
+    finally:
+        store.close()
+    return f"{ended} staff page session(s) ended"
 
 
 class Stop(Exception):
@@ -141,6 +167,8 @@ def cmd_emotion(args: argparse.Namespace, rest: list[str]) -> int:
         from kiosk.emotion.export import main
     elif args.action == "eval":
         from kiosk.emotion.evaluate import main
+    elif args.action == "card":
+        from kiosk.emotion.card import main
     else:
         from kiosk.emotion.hygiene import main
     return main(rest)
@@ -153,16 +181,7 @@ def cmd_story(args: argparse.Namespace, settings: Settings) -> int:
 
     teller, problem = build_storyteller(settings.story)
     if args.action == "eval":
-        from kiosk.story.evaluate import evaluate
-        from kiosk.story.textmodel import TextModel
-
-        gated = evaluate(teller, TextModel(), args.n)
-        # the on-emotion gate uses the same MiniLM judge as the alignment figure: measure without it too
-        teller.emotion_of = None
-        ungated = evaluate(teller, TextModel(), args.n)
-        report = gated | {"problem": problem, "without_on_emotion_gate": ungated["overall"]}
-        print(json.dumps(report, indent=None if args.json else 2))
-        return 0
+        return story_eval(args, settings, teller, problem)
     attributes = Attributes(age_group=args.age_group, clothing_colour=args.clothing_colour, glasses=args.glasses)
     telling = next(s for s in teller.tell(args.emotion, attributes, seed=args.seed) if isinstance(s, Telling))
     story = telling.story
@@ -175,6 +194,7 @@ def cmd_story(args: argparse.Namespace, settings: Settings) -> int:
         "fallback": telling.fallback,
         "problem": problem,
         "gates": {"attempts": telling.attempts, "rejections": telling.rejections},
+        "candidates": [c.summary() for c in telling.candidates],
         "latency_ms": round(telling.latency_ms, 1),
         "first_words_ms": round(telling.first_words_ms, 2),
         "tokens": telling.tokens,
@@ -184,6 +204,28 @@ def cmd_story(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(result))
     else:
         print(story.title, *(s.text for s in story.scenes), sep="\n\n")
+    return 0
+
+
+def story_eval(args: argparse.Namespace, settings: Settings, teller, problem: str | None) -> int:
+    from kiosk.story.evaluate import evaluate, write_stories
+    from kiosk.story.factory import build_storyteller
+    from kiosk.story.textmodel import TextModel
+
+    judge = TextModel()
+    report = evaluate(teller, judge, args.n) | {"problem": problem}
+    if args.stories:
+        write_stories(teller, judge, args.stories)
+        report["stories_file"] = str(args.stories)
+    # the on-emotion gate uses the same MiniLM judge as the alignment figure: measure without it too
+    emotion_of, teller.emotion_of = teller.emotion_of, None
+    report["without_on_emotion_gate"] = evaluate(teller, judge, args.n)["overall"]
+    teller.emotion_of = emotion_of
+    if args.compare_base and settings.story.adapter_path is not None:
+        base_cfg = settings.story.model_copy(update={"adapter_path": None})
+        base_teller, _ = build_storyteller(base_cfg)
+        report["base_model"] = evaluate(base_teller, judge, args.n)["overall"] | {"generator": base_teller.name}
+    print(json.dumps(report, indent=None if args.json else 2))
     return 0
 
 
@@ -211,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     emotion = sub.add_parser(
         "emotion", help="train, export, evaluate the emotion model; check data hygiene", add_help=False
     )
-    emotion.add_argument("action", choices=["train", "export", "eval", "hygiene"])
+    emotion.add_argument("action", choices=["train", "export", "eval", "hygiene", "card"])
 
     story = sub.add_parser("story", help="tell one story")
     story_sub = story.add_subparsers(dest="action", required=True)
@@ -224,9 +266,13 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--clothing-colour")
     generate.add_argument("--glasses", action="store_true", default=None)
     generate.add_argument("--json", action="store_true")
+    story_sub.add_parser("check", help="safety verdict per sentence (stdin or FILE; --json)", add_help=False)
+    story_sub.add_parser("tune", help="LoRA fine-tune of the story LLM on corpus/comfort", add_help=False)
     story_eval = story_sub.add_parser("eval", help="alignment, gates, fallback and latency per emotion")
     story_eval.add_argument("--n", type=int, default=10, help="stories per emotion")
     story_eval.add_argument("--json", action="store_true")
+    story_eval.add_argument("--stories", type=Path, help="also write 21 stories (3 per emotion) as Markdown here")
+    story_eval.add_argument("--compare-base", action="store_true", help="also measure the base model, no adapter")
 
     sub.add_parser("illustrate", help="kiosk illustrate eval: picture latency and CLIPScore", add_help=False)
     models = sub.add_parser(
@@ -238,8 +284,13 @@ def build_parser() -> argparse.ArgumentParser:
     staff_sub = staff.add_subparsers(dest="action", required=True)
     add_user = staff_sub.add_parser("add-user", help="add or change a staff account (password from stdin/prompt)")
     add_user.add_argument("name")
-    remove_user = staff_sub.add_parser("remove-user")
+    passwd = staff_sub.add_parser("passwd", help="change a staff password and end that account's sessions")
+    passwd.add_argument("name")
+    remove_user = staff_sub.add_parser("remove-user", help="remove a staff account and end its sessions")
     remove_user.add_argument("name")
+
+    safety = sub.add_parser("safety", help="train the story safety classifier on corpus/safety", add_help=False)
+    safety.add_argument("action", choices=["train"])
 
     sub.add_parser("config-schema", help="print the JSON schema of the settings file")
     return parser
@@ -257,6 +308,19 @@ def main(argv: list[str] | None = None) -> int:
         from kiosk.illustrate.evaluate import main as illustrate_main
 
         return illustrate_main(rest[1:] if rest[:1] == ["eval"] else rest)
+    if args.command == "story" and args.action == "check":
+        from kiosk.safety.checkcli import main as check_main
+
+        setup_logging(args.verbose)
+        return check_main(rest)
+    if args.command == "story" and args.action == "tune":
+        from kiosk.story.tuning.lora import main as tune_main
+
+        return tune_main(rest)
+    if args.command == "safety":
+        from kiosk.safety.train import main as safety_train_main
+
+        return safety_train_main(rest)
     if rest:
         parser.error(f"unrecognised arguments: {' '.join(rest)}")
     setup_logging(args.verbose)

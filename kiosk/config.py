@@ -117,10 +117,31 @@ class StoryConfig(Section):
             "on the same cores 2 threads fell from ~100 to under 10 tokens/s (bench: kiosk story eval)"
         ),
     )
-    max_attempts: int = Field(3, ge=1, le=10, title="Generations tried before the template scene stands in")
+    max_attempts: int = Field(6, ge=1, le=12, title="Generations tried before the template scene stands in")
     max_tokens: int = Field(60, ge=8, le=400, title="Tokens the LLM may write for the comfort scene")
     temperature: float = Field(0.8, ge=0, le=2, title="Sampling temperature")
-    safety_embeddings: bool = Field(True, title="Check each sentence with the MiniLM safety prototypes")
+    adapter_path: Path | None = Field(
+        PROJECT_ROOT / "models" / "story" / "smollm2-comfort-lora",
+        title="LoRA adapter for the GGUF model",
+        description="the team's comfort fine-tune (manifest.json + adapter.gguf + helpers.json); none: the base model",
+    )
+    candidates: int = Field(
+        3, ge=1, le=8, title="Comfort scenes written per story", description="the best that passes every gate is shown"
+    )
+    budget_s: float = Field(
+        2.0, gt=0, le=30, title="Seconds for writing candidates", description="after this the best so far is shown"
+    )
+    safety_model_dir: Path = Field(
+        PROJECT_ROOT / "models" / "safety" / "story-safety-minilm",
+        title="Safety classifier",
+        description="the learned sentence check behind the blocklist (kiosk safety train)",
+    )
+    safety_required: bool = Field(
+        True,
+        title="Template stories only without the safety classifier",
+        description="when the classifier cannot load, the LLM does not write (the template still tells every story)",
+    )
+    safety_embeddings: bool = Field(True, title="Judge feeling and coherence with MiniLM (on-emotion gate, ranking)")
 
 
 class IllustrateConfig(Section):
@@ -169,6 +190,12 @@ class DashboardConfig(Section):
     login_attempts: int = Field(5, ge=1, title="Failed logins allowed per address and per account in the window")
     login_window_s: float = Field(300.0, gt=0, title="Window of the login rate limit, in seconds")
     session_hours: float = Field(12.0, gt=0, title="Hours a staff login lasts")
+    session_idle_minutes: float = Field(30.0, gt=0, title="Minutes without a request after which a staff login ends")
+    sessions_file: Path | None = Field(
+        None,
+        title="Staff sessions",
+        description="server-side sessions (sqlite, only hashes of the ids); default <run_dir>/staff-sessions.sqlite3",
+    )
     home_assistant: bool = Field(True, title="Publish Home Assistant device discovery")
     discovery_prefix: str = Field("homeassistant", title="Home Assistant discovery prefix")
 

@@ -3,24 +3,80 @@
 Every payload on the bus is JSON validated by one of these pydantic models. Each event carries a schema
 version, its own id (handlers are idempotent by it), the id of the child's visit (``session_id``), a
 timestamp and the id of the event it answers (``causation_id``).
+
+Every payload is bounded, because whatever a reader keeps or forwards (the staff summary, the screen, the
+dead letters) must stay small however a payload was made: a byte limit per topic is checked before parsing,
+every string has a maximum length, lists and dicts a maximum size, numbers must be finite and timestamps
+lie in a sane range. Service names come from a fixed set, and the words that reach a picture (setting,
+objects, colours) are plain lower-case words, never markup.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from typing import Literal
+from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from kiosk.emotion.labels import Emotion
 
 SCHEMA_VERSION = 1
 ROOT = "kiosk"
 
-SERVICES: tuple[str, ...] = ("camera", "emotion", "story", "illustrate", "web", "dashboard")
+ServiceName = Literal["camera", "emotion", "story", "illustrate", "web", "dashboard"]
+SERVICES: tuple[str, ...] = get_args(ServiceName)
 PIPELINE_SERVICES: tuple[str, ...] = SERVICES[:5]
 COMMANDS: tuple[str, ...] = ("pause", "reload-models")
+ModelTask = Literal["emotion", "story", "illustrate"]
+
+# Colour names the camera reports and the storybook paints: an enumeration, so no free text reaches a picture.
+Colour = Literal[
+    "red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "black", "white", "grey", "gray"
+]
+
+# 2100-01-01: later than any real clock, early enough for every date conversion (1e20 is not a time).
+LATEST_TS = 4_102_444_800.0
+FUTURE_SLACK_S = 300.0  # every service stamps events with this machine's clock: a later time is made up
+
+
+def _not_in_the_future(ts: float) -> float:
+    if ts > time.time() + FUTURE_SLACK_S:
+        raise ValueError("timestamp lies in the future")
+    return ts
+
+
+Timestamp = Annotated[
+    float, Field(ge=0, lt=LATEST_TS, description="seconds since the epoch"), AfterValidator(_not_in_the_future)
+]
+
+# Largest payload, in bytes, that a reader parses on each topic; anything longer is refused unread.
+MAX_PAYLOAD_BYTES: dict[str, int] = {
+    "presence": 2_048,
+    "face": 220_000,  # the crop (at most 200,000 base64 characters) and its envelope
+    "emotion": 8_192,
+    "story_partial": 32_768,
+    "story": 65_536,
+    "illustration": 4_100_000,
+    "status": 16_384,
+    "metrics": 8_192,
+    "error": 16_384,
+    "command": 1_024,
+    "deploy": 8_192,
+}
+
+STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+def _cut(limit: int) -> AfterValidator:
+    """Truncate a free text a service writes itself (an exception, a log line) instead of refusing it."""
+    return AfterValidator(lambda text: text[:limit])
+
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Label = Annotated[str, StringConstraints(max_length=128)]
+Word = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z -]{0,23}$")]
+FreeText = Annotated[str, _cut(300)]
 
 
 class Topics:
@@ -89,13 +145,13 @@ def new_id() -> str:
 class Event(BaseModel):
     """Fields every pipeline event carries."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+    model_config = STRICT | ConfigDict(populate_by_name=True, frozen=True)
 
-    schema_version: int = Field(SCHEMA_VERSION, alias="schema", title="Schema version")
+    schema_version: int = Field(SCHEMA_VERSION, alias="schema", title="Schema version", ge=0, le=1000)
     event_id: str = Field(default_factory=new_id, min_length=8, max_length=64)
     session_id: str = Field(min_length=1, max_length=64, description="one child's visit")
-    ts: float = Field(default_factory=time.time, description="seconds since the epoch")
-    causation_id: str | None = Field(None, description="event_id of the event this one answers")
+    ts: Timestamp = Field(default_factory=time.time)
+    causation_id: Id | None = Field(None, description="event_id of the event this one answers")
 
     def to_json(self) -> bytes:
         return self.model_dump_json(by_alias=True).encode()
@@ -104,26 +160,32 @@ class Event(BaseModel):
 class Attributes(BaseModel):
     """What the kiosk may use to personalise a story; each only when confident."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = STRICT | ConfigDict(frozen=True)
 
     age_group: Literal["young child", "teenager", "young adult"] | None = None
     gender: Literal["female", "male"] | None = Field(None, description="estimated; stories never use it")
-    clothing_colour: str | None = Field(None, max_length=32)
+    clothing_colour: Colour | None = None
     glasses: bool | None = None
 
 
-class BoundingBox(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+PIXELS = 100_000  # more than any camera frame's side
 
-    x: int
-    y: int
-    w: int = Field(gt=0)
-    h: int = Field(gt=0)
+
+class BoundingBox(BaseModel):
+    model_config = STRICT | ConfigDict(frozen=True)
+
+    x: int = Field(ge=-PIXELS, le=PIXELS)
+    y: int = Field(ge=-PIXELS, le=PIXELS)
+    w: int = Field(gt=0, le=PIXELS)
+    h: int = Field(gt=0, le=PIXELS)
 
 
 class PresenceEvent(Event):
     kind: Literal["presence"] = "presence"
     state: Literal["arrived", "left"]
+
+
+FACE_CROP_SIDE = 96  # the crop is FACE_CROP_SIDE × FACE_CROP_SIDE grey pixels, JPEG: readers refuse anything larger
 
 
 class FaceEvent(Event):
@@ -132,8 +194,8 @@ class FaceEvent(Event):
     kind: Literal["face"] = "face"
     crop_jpeg_b64: str = Field(min_length=16, max_length=200_000, description="grey face crop, JPEG")
     box: BoundingBox
-    frame_width: int = Field(gt=0)
-    frame_height: int = Field(gt=0)
+    frame_width: int = Field(gt=0, le=PIXELS)
+    frame_height: int = Field(gt=0, le=PIXELS)
     quality: float = Field(ge=0, description="size × sharpness score of the chosen crop")
     attributes: Attributes = Attributes()
 
@@ -149,102 +211,116 @@ class EmotionEvent(Event):
     emotion: Emotion = Field(description="the emotion the story is made for")
     detected: Emotion = Field(description="the classifier's top class before the confidence rule")
     confidence: float = Field(ge=0, le=1)
-    probabilities: dict[str, float]
-    runtime: str = Field(description="inference runtime, e.g. onnxruntime-cpu")
-    model: str = Field(description="model name and version")
-    latency_ms: float = Field(ge=0)
+    probabilities: dict[Emotion, Annotated[float, Field(ge=0, le=1)]] = Field(max_length=7)
+    runtime: str = Field(max_length=64, description="inference runtime, e.g. onnxruntime-cpu")
+    model: Label = Field(description="model name and version")
+    latency_ms: float = Field(ge=0, le=3_600_000)
     attributes: Attributes = Attributes()
 
 
 class Scene(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = STRICT | ConfigDict(frozen=True)
 
     text: str = Field(min_length=1, max_length=600)
     illustration_prompt: str = Field(min_length=1, max_length=400)
-    setting: str = Field(description="where the scene happens, for the illustrator")
-    objects: list[str] = Field(default_factory=list, max_length=6)
+    setting: Word = Field(description="where the scene happens, for the illustrator: one plain word or two")
+    objects: list[Word] = Field(default_factory=list, max_length=6)
     mood: Emotion = Field(description="the feeling the picture shows")
 
 
 class HeroLook(BaseModel):
     """How the story's invented hero looks, so every picture of a story shows the same child."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = STRICT | ConfigDict(frozen=True)
 
     description: str = Field(max_length=200)
-    clothing_colour: str | None = Field(None, max_length=32)
+    clothing_colour: Colour | None = None
     glasses: bool = False
+
+
+MAX_SCENES = 6
 
 
 class StoryPartialEvent(Event):
     kind: Literal["story_partial"] = "story_partial"
-    seq: int = Field(ge=0)
-    text: str = Field(description="the story so far")
+    seq: int = Field(ge=0, le=10_000)
+    text: str = Field(max_length=6_000, description="the story so far")
 
 
 class StoryEvent(Event):
     kind: Literal["story"] = "story"
     emotion: Emotion
     title: str = Field(min_length=1, max_length=120)
-    scenes: list[Scene] = Field(min_length=1, max_length=6)
+    scenes: list[Scene] = Field(min_length=1, max_length=MAX_SCENES)
     hero: HeroLook
-    generator: str = Field(description="which storyteller wrote it, e.g. template")
+    generator: str = Field(max_length=64, description="which storyteller wrote it, e.g. template")
     fallback: bool = Field(description="true when the template story stood in for the LLM")
-    latency_ms: float = Field(ge=0)
+    latency_ms: float = Field(ge=0, le=3_600_000)
 
 
 class IllustrationEvent(Event):
     kind: Literal["illustration"] = "illustration"
-    story_id: str
-    scene_index: int = Field(ge=0)
-    scene_count: int = Field(gt=0)
+    story_id: Id
+    scene_index: int = Field(ge=0, lt=MAX_SCENES)
+    scene_count: int = Field(gt=0, le=MAX_SCENES)
     media_type: Literal["image/svg+xml", "image/png", "image/jpeg"]
     image_b64: str = Field(min_length=16, max_length=4_000_000)
-    illustrator: str = Field(description="which illustrator drew it, e.g. storybook (offline)")
-    latency_ms: float = Field(ge=0)
+    illustrator: str = Field(max_length=64, description="which illustrator drew it, e.g. storybook (offline)")
+    latency_ms: float = Field(ge=0, le=3_600_000)
+
+    @model_validator(mode="after")
+    def _index_within_count(self) -> IllustrationEvent:
+        if self.scene_index >= self.scene_count:
+            raise ValueError(f"scene_index {self.scene_index} is not below scene_count {self.scene_count}")
+        return self
 
 
 class StatusPayload(BaseModel):
-    """Retained service status; ``offline`` is set by the broker from the last will."""
+    """Retained service status; ``offline`` is set by the broker from the last will.
 
-    model_config = ConfigDict(extra="forbid")
+    The service named here must be the one the topic names (readers check it): a payload cannot add a service.
+    """
+
+    model_config = STRICT
 
     state: Literal["online", "offline", "stopped"]
-    service: str
-    ts: float = Field(default_factory=time.time)
-    detail: dict[str, str | float | int | bool | None] = Field(default_factory=dict)
+    service: ServiceName
+    ts: Timestamp = Field(default_factory=time.time)
+    detail: dict[Annotated[str, StringConstraints(max_length=40)], FreeText | float | int | bool | None] = Field(
+        default_factory=dict, max_length=32
+    )
 
 
 class ErrorEvent(BaseModel):
     """A dead letter: what arrived where, and why it was refused."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
-    event_id: str = Field(default_factory=new_id)
-    ts: float = Field(default_factory=time.time)
-    service: str
-    topic: str
-    reason: str
+    event_id: Id = Field(default_factory=new_id)
+    ts: Timestamp = Field(default_factory=time.time)
+    service: ServiceName
+    topic: Annotated[str, _cut(256)]
+    reason: Annotated[str, _cut(500)] = Field(description="why it was refused, in at most 500 characters")
     payload_excerpt: str = Field(max_length=200, description="start of the refused payload (never images)")
 
 
 class Command(BaseModel):
     """``cmd/<action>/set``: ``pause`` with value ON/OFF, ``reload-models`` with PRESS. Never retained."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
-    event_id: str = Field(default_factory=new_id)
-    ts: float = Field(default_factory=time.time)
+    event_id: Id = Field(default_factory=new_id)
+    ts: Timestamp = Field(default_factory=time.time)
     value: str | None = Field(None, max_length=32)
 
 
 class ServiceMetrics(BaseModel):
     """Periodic numbers from one service on ``metrics``: no image and nothing about a child."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
-    service: str
-    ts: float = Field(default_factory=time.time)
+    service: ServiceName
+    ts: Timestamp = Field(default_factory=time.time)
     uptime_s: float = Field(ge=0)
     rss_mib: float = Field(ge=0, description="resident memory of the process")
     cpu_percent: float = Field(ge=0, description="CPU time over the last interval, % of one core")
@@ -253,52 +329,58 @@ class ServiceMetrics(BaseModel):
     outbox: int = Field(ge=0, description="events waiting for the broker")
     handled: int = Field(ge=0)
     errors: int = Field(ge=0)
-    stage: dict[str, float] = Field(default_factory=dict, description="service figures: fps, latency_ms_p50, ...")
+    stage: dict[Annotated[str, StringConstraints(max_length=40)], float] = Field(
+        default_factory=dict, max_length=16, description="service figures: fps, latency_ms_p50, ..."
+    )
 
 
 class ModelState(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
-    name: str | None = None
-    version: str | None = None
-    runtime: str | None = None
+    name: Annotated[str, _cut(64)] | None = None
+    version: Annotated[str, _cut(64)] | None = None
+    runtime: Annotated[str, _cut(64)] | None = None
 
 
 class KioskSummary(BaseModel):
     """Retained ``summary`` for staff dashboards: state and counts, never images or child attributes."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = STRICT | ConfigDict(populate_by_name=True)
 
     schema_version: int = Field(SCHEMA_VERSION, alias="schema")
-    kiosk_id: str
-    ts: float = Field(default_factory=time.time)
+    kiosk_id: str = Field(description="from this kiosk's settings")
+    ts: Timestamp = Field(default_factory=time.time)
     uptime_s: float = Field(ge=0)
-    services: dict[str, str] = Field(description="service -> online / offline / stopped")
-    models: dict[str, ModelState]
+    services: dict[ServiceName, Literal["unknown", "online", "offline", "stopped"]] = Field(
+        description="service -> online / offline / stopped"
+    )
+    models: dict[ModelTask, ModelState]
     paused: bool = False
     child_present: bool = False
-    last_emotion: str | None = None
-    last_emotion_ts: float | None = None
+    last_emotion: Emotion | None = None
+    last_emotion_ts: Timestamp | None = None
     stories_today: int = 0
-    emotions_today: dict[str, int] = Field(default_factory=dict)
+    emotions_today: dict[Emotion, int] = Field(default_factory=dict)
     fallback_stories_today: int = 0
-    latency_ms: dict[str, float] = Field(default_factory=dict, description="median per stage, recent visits")
+    latency_ms: dict[Annotated[str, StringConstraints(max_length=40)], float] = Field(
+        default_factory=dict, max_length=16, description="median per stage, recent visits"
+    )
     fps: float | None = None
 
 
 class DeployResult(BaseModel):
     """Retained ``models/deploy``: what the last installation did."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
-    ts: float = Field(default_factory=time.time)
+    ts: Timestamp = Field(default_factory=time.time)
     ok: bool
     action: Literal["installed", "rolled back", "refused"]
-    task: str | None = None
-    name: str | None = None
-    version: str | None = None
-    previous: str | None = None
-    reason: str = ""
+    task: Annotated[str, _cut(64)] | None = None
+    name: Annotated[str, _cut(64)] | None = None
+    version: Annotated[str, _cut(64)] | None = None
+    previous: Annotated[str, _cut(140)] | None = None
+    reason: Annotated[str, _cut(2000)] = ""
     seconds: float = Field(ge=0)
 
 
@@ -312,11 +394,34 @@ EVENT_TYPES: dict[str, type[Event]] = {
 }
 
 
+def reason_of(exc: ValidationError, limit: int = 400) -> str:
+    """A short reason for a refused payload: where and what, never the refused values themselves."""
+    problems = "; ".join(
+        f"{'.'.join(str(part)[:40] for part in e['loc']) or 'payload'}: {e['msg'][:120]}"
+        for e in exc.errors(include_url=False, include_input=False)[:5]
+    )
+    return problems[:limit]
+
+
+def check_size(kind: str, payload: bytes) -> None:
+    """Refuse a payload over its topic's byte limit before anything parses it."""
+    if len(payload) > MAX_PAYLOAD_BYTES[kind]:
+        raise ValueError(f"invalid {kind} payload: {len(payload)} bytes, over the {MAX_PAYLOAD_BYTES[kind]}-byte limit")
+
+
+def parse_command(payload: bytes) -> Command:
+    """Validate a ``cmd/<action>/set`` payload; raise ``ValueError`` with a short reason."""
+    check_size("command", payload)
+    try:
+        return Command.model_validate_json(payload)
+    except ValidationError as exc:
+        raise ValueError(f"invalid command: {reason_of(exc)}") from None
+
+
 def parse_event(kind: str, payload: bytes) -> Event:
     """Validate a payload as the event of ``kind``; raise ``ValueError`` with a readable reason."""
-    model = EVENT_TYPES[kind]
+    check_size(kind, payload)
     try:
-        return model.model_validate_json(payload)
+        return EVENT_TYPES[kind].model_validate_json(payload)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'payload'}: {e['msg']}" for e in exc.errors())
-        raise ValueError(f"invalid {kind} event: {problems}") from None
+        raise ValueError(f"invalid {kind} event: {reason_of(exc)}") from None

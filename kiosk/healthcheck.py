@@ -66,7 +66,7 @@ def check_story(model_dir: Path, settings: Settings) -> str:
     manifest = load_manifest(model_dir)
     backend = "transformers" if manifest.backend == "transformers" else "llama-cpp"
     cfg = settings.story.model_copy(update={"model_path": model_dir, "backend": backend})
-    model, problem = open_language_model(cfg)
+    model, _helpers, problem = open_language_model(cfg)
     if model is None:
         raise HealthCheckFailed(f"the story model does not load: {problem}")
     messages = [{"role": "user", "content": "Tell a short, kind story about a happy child in a garden."}]

@@ -10,31 +10,48 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import posixpath
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 logger = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
+RESERVED = ("manifest.json", "manifest.sig")
+PATH_PART = r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$"  # a name or version: also a directory name on the kiosk
+
+
+def plain_relative(path: str) -> bool:
+    """A relative POSIX path in its one canonical spelling: no leading ``/``, no ``.``, ``..`` or ``\\``."""
+    canonical = bool(path) and not path.startswith("/") and "\\" not in path and posixpath.normpath(path) == path
+    return canonical and ".." not in path.split("/")
 
 
 class ModelFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    path: str = Field(description="relative to the model directory")
+    path: str = Field(max_length=300, description="relative to the model directory")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    role: str = Field("weights", description="weights, engine, tokenizer, ...")
+    role: str = Field("weights", max_length=32, description="weights, engine, tokenizer, ...")
+
+    @field_validator("path")
+    @classmethod
+    def _inside_the_model(cls, path: str) -> str:
+        """A plain relative path inside the model directory: never absolute, ``..``, or the manifest itself."""
+        if not plain_relative(path) or path in RESERVED:
+            raise ValueError(f"{path[:100]!r} is not a plain relative path to one of the model's own files")
+        return path
 
 
 class Manifest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str
-    version: str
+    name: str = Field(pattern=PATH_PART)
+    version: str = Field(pattern=PATH_PART)
     task: str = Field(description="emotion, story, illustrate, ...")
     backend: str = Field(description="onnx, gguf, diffusers, ...")
-    files: list[ModelFile] = Field(min_length=1)
+    files: list[ModelFile] = Field(min_length=1, max_length=5_000)
     source: str = Field(description="how it was made or where it came from")
     licence: str
     metrics: dict[str, float | int | str] = Field(default_factory=dict)

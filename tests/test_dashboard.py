@@ -17,9 +17,11 @@ from kiosk.config import DashboardConfig, Settings
 from kiosk.dashboard.service import DashboardService
 from kiosk.emotion.service import EmotionService
 from kiosk.events import (
+    SERVICES,
     Attributes,
     Command,
     EmotionEvent,
+    ErrorEvent,
     HeroLook,
     IllustrationEvent,
     KioskSummary,
@@ -36,7 +38,7 @@ from tests.test_pipeline import sample_face_event
 
 pytestmark = pytest.mark.integration
 
-SECRET_COLOUR = "turquoise"  # an attribute value staff must never see
+SECRET_COLOUR = "purple"  # an attribute value staff must never see
 
 
 @pytest.fixture
@@ -280,3 +282,91 @@ def test_the_gender_estimate_never_leaves_the_face_topic(kiosk, connect):
         assert wait_for(lambda: seen.payloads())
     forwarded = EmotionEvent.model_validate_json(seen.payloads()[-1]).attributes
     assert forwarded.gender is None and forwarded.age_group == "young child" and forwarded.glasses is True
+
+
+def dead_letters(recorder: Recorder, topics: Topics, about: str) -> list[ErrorEvent]:
+    """The dashboard's error events about messages on ``about`` (a topic under the kiosk)."""
+    errors = []
+    for payload in recorder.payloads(topics.error):
+        with contextlib.suppress(ValueError):  # the attacks themselves, when they were sent on `error`
+            errors.append(ErrorEvent.model_validate_json(payload))
+    return [e for e in errors if e.service == "dashboard" and e.topic == f"{topics.base}/{about}"]
+
+
+def test_a_service_account_cannot_add_services_to_the_summary_or_grow_it(kiosk, connect):
+    """As a compromised emotion service: its status names other services, markup and a 1 MB name."""
+    topics = Topics(kiosk.kiosk_id)
+    staff_view = watch_as_staff(connect, kiosk.kiosk_id)
+    with running(DashboardService(kiosk)) as dashboard:
+        assert dashboard.bus.wait_subscribed(10)
+        emotion = start_bus(connect("emotion"), settle=0)
+        spoofs = [
+            {"state": "online", "service": "<script>x</script>"},
+            {"state": "online", "service": "x" * 999_600},
+            {"state": "online", "service": "story", "detail": {"model": "fake@6.6.6"}},  # another real service
+            {"state": "online", "service": "emotion", "detail": {f"k{i}": "v" * 300 for i in range(5000)}},
+        ]
+        for spoof in spoofs:
+            emotion.publish(topics.status("emotion"), json.dumps(spoof).encode(), retain=True).wait_for_publish(5)
+        marker = StatusPayload(state="online", service="emotion", detail={"model": "kiosk-compact-cnn@9.9.9"})
+        emotion.publish(topics.status("emotion"), marker.model_dump_json().encode(), retain=True).wait_for_publish(5)
+
+        def marker_summarised() -> bool:  # the same publisher, the same topic: the spoofs were handled before it
+            summary = latest_summary(staff_view, topics)
+            return summary is not None and summary.models["emotion"].version == "9.9.9"
+
+        assert wait_for(marker_summarised, timeout=15)
+        assert wait_for(lambda: len(dead_letters(staff_view, topics, "status/emotion")) == len(spoofs))
+    for payload in staff_view.payloads(topics.summary):
+        summary = json.loads(payload)
+        assert set(summary["services"]) <= set(SERVICES), summary["services"]
+        assert summary["services"]["story"] == "unknown" and summary["models"]["story"]["version"] is None
+        assert len(payload) < 2048
+    for letter in dead_letters(staff_view, topics, "status/emotion"):
+        assert len(letter.reason) <= 500 and "<script>" not in letter.reason and "x" * 100 not in letter.reason
+
+
+def test_hostile_payloads_on_the_dashboards_topics_become_dead_letters_and_counts_stay_right(kiosk, connect):
+    """A list on models/deploy, deep nesting on error, impossible timestamps on emotion: each one refused with
+    a reason on `error`; the dashboard keeps counting the valid emotion sent after them."""
+    topics = Topics(kiosk.kiosk_id)
+    staff_view = watch_as_staff(connect, kiosk.kiosk_id)
+
+    def emotion_at(ts) -> bytes:
+        feeling = EmotionEvent(
+            session_id="visit-ts", emotion="sad", detected="sad", confidence=0.9, probabilities={"sad": 0.9},
+            runtime="onnxruntime-cpu", model="kiosk-compact-cnn@1.1.0", latency_ms=2,
+        )  # fmt: skip
+        return json.dumps(json.loads(feeling.to_json()) | {"ts": ts}).encode()
+
+    attacks = {
+        "models/deploy": ("deploy", [b"[1, 2, 3]", b'{"ok": true, "action": "installed", "seconds": 1e400}']),
+        "error": ("emotion", [b"[" * 5000 + b"]" * 5000, b"[" * 100_000 + b"]" * 100_000, b'{"s": {"a": ' * 900]),
+        "emotion": ("emotion", [emotion_at(1e20), emotion_at(-5), b'{"ts": NaN}', emotion_at(time.time() + 86400)]),
+    }
+    with running(DashboardService(kiosk)) as dashboard:
+        assert dashboard.bus.wait_subscribed(10)
+        attackers = {account: start_bus(connect(account)) for account in ("deploy", "emotion")}  # one per account
+        for suffix, (account, payloads) in attacks.items():
+            for payload in payloads:
+                attackers[account].publish(f"{topics.base}/{suffix}", payload).wait_for_publish(5)
+        control = EmotionEvent(
+            session_id="visit-ok", emotion="happy", detected="happy", confidence=0.9, probabilities={"happy": 0.9},
+            runtime="onnxruntime-cpu", model="kiosk-compact-cnn@1.1.0", latency_ms=2,
+        )  # fmt: skip
+        attackers["emotion"].publish(topics.emotion, control.to_json()).wait_for_publish(5)
+
+        def counted() -> bool:
+            summary = latest_summary(staff_view, topics)
+            return summary is not None and summary.emotions_today == {"happy": 1}
+
+        assert wait_for(counted, timeout=15), latest_summary(staff_view, topics)
+        expected = {suffix: len(payloads) for suffix, (_, payloads) in attacks.items()}
+        for suffix, count in expected.items():
+            assert wait_for(lambda s=suffix, n=count: len(dead_letters(staff_view, topics, s)) == n), suffix
+        assert dashboard.bus.connected.is_set() and not dashboard.bus.handler_stuck(5)
+    reasons = [letter.reason for suffix in attacks for letter in dead_letters(staff_view, topics, suffix)]
+    assert all(0 < len(reason) <= 500 for reason in reasons), reasons
+    assert any("recursion limit" in reason for reason in reasons), reasons
+    assert sum("ts:" in reason or "timestamp" in reason for reason in reasons) == 4, reasons
+    assert latest_summary(staff_view, topics).last_emotion == "happy"

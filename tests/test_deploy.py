@@ -145,6 +145,54 @@ def test_a_bad_signature_is_refused_and_nothing_changes(kiosk, keys, tmp_path, a
     assert active_model_dir(kiosk, "emotion") == kiosk.emotion.model_dir  # the shipped model still serves
 
 
+def add_member(bundle: Path, name: str, data: bytes = b"", kind: bytes = tarfile.REGTYPE, link: str = "") -> None:
+    """Append a member to a signed bundle, as an attacker who holds a bundle but not the key would."""
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname, info.size = kind, link, len(data) if kind == tarfile.REGTYPE else 0
+    with tarfile.open(bundle, "a") as tar:
+        tar.addfile(info, io.BytesIO(data) if kind == tarfile.REGTYPE else None)
+
+
+SMUGGLED = {
+    "extra file": ("extra.py", b"import os; os.system('id')\n", tarfile.REGTYPE, "", "does not list"),
+    "extra file in a folder": ("hooks/run.sh", b"#!/bin/sh\n", tarfile.REGTYPE, "", "does not list"),
+    "symlink": ("alias.onnx", b"", tarfile.SYMTYPE, "model.onnx", "is a link"),
+    "symlink out": ("passwd", b"", tarfile.SYMTYPE, "/etc/passwd", "is a link"),
+    "hard link": ("hard.onnx", b"", tarfile.LNKTYPE, "model.onnx", "is a link"),
+    "path traversal": ("../../escaped.txt", b"owned\n", tarfile.REGTYPE, "", "not a plain relative path"),
+    "absolute path": ("/tmp/kiosk-absolute.txt", b"owned\n", tarfile.REGTYPE, "", "not a plain relative path"),
+    "dot path": ("./model.onnx", b"x", tarfile.REGTYPE, "", "not a plain relative path"),
+    "directory": ("empty", b"", tarfile.DIRTYPE, "", "is a directory"),
+    "device": ("null", b"", tarfile.CHRTYPE, "", "special file"),
+}
+
+
+@pytest.mark.parametrize("attack", SMUGGLED)
+def test_a_signed_bundle_holding_anything_its_manifest_does_not_list_is_refused(kiosk, keys, tmp_path, attack):
+    name, data, kind, link, reason = SMUGGLED[attack]
+    bundle = bundle_of(emotion_model_copy(tmp_path / "v2", "1.0.1"), keys["private"], tmp_path / "v2.tar")
+    assert install_bundle(kiosk, bundle_of(tmp_path / "v2", keys["private"], tmp_path / "ok.tar")).ok  # control
+    ModelStore(kiosk.installed_models_dir).restore("emotion", None)
+    shutil.rmtree(kiosk.installed_models_dir / "emotion" / "kiosk-compact-cnn")
+    add_member(bundle, name, data, kind, link)
+
+    outcome = install_bundle(kiosk, bundle)
+
+    assert outcome.action == "refused" and reason in outcome.reason, outcome
+    assert ModelStore(kiosk.installed_models_dir).current("emotion") is None
+    assert active_model_dir(kiosk, "emotion") == kiosk.emotion.model_dir  # the shipped model still serves
+    assert not (kiosk.installed_models_dir / "emotion" / "kiosk-compact-cnn" / "1.0.1").exists()
+    assert not any(p.name in ("escaped.txt", "kiosk-absolute.txt") for p in tmp_path.rglob("*"))
+    assert not Path("/tmp/kiosk-absolute.txt").exists()
+
+
+def test_the_bundle_builder_packs_only_what_the_manifest_lists(keys, tmp_path):
+    model = emotion_model_copy(tmp_path / "v2", "1.0.1")
+    (model / "notes.txt").write_text("not listed")
+    with tarfile.open(bundle_of(model, keys["private"], tmp_path / "v2.tar")) as tar:
+        assert sorted(tar.getnames()) == ["manifest.json", "manifest.sig", "model.onnx"]
+
+
 def test_a_failing_health_check_rolls_back_to_the_previous_model(kiosk, keys, tmp_path):
     good = bundle_of(emotion_model_copy(tmp_path / "v2", "1.0.1"), keys["private"], tmp_path / "v2.tar")
     assert install_bundle(kiosk, good).ok

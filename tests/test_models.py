@@ -93,3 +93,38 @@ def test_serving_with_tta_averages_the_ten_views_as_the_eval_does(tmp_path):
     plain = EmotionClassifier(model_dir, ["onnxruntime-cpu"])
     np.testing.assert_allclose(served.logits(faces), predict(plain, faces, tta=True), atol=1e-5)
     assert not np.allclose(served.logits(faces), plain.logits(faces), atol=1e-4)
+
+
+def test_the_shipped_model_cards_figures_are_the_ones_its_eval_json_holds():
+    """Every figure of the card is generated from eval.json: the generator gives the card back unchanged, and
+    the table's numbers, read independently of the generator, are eval.json's."""
+    import re
+
+    from kiosk.emotion.card import card_with_figures
+
+    model_dir = Settings().emotion.model_dir
+    card, regenerated = card_with_figures(model_dir)
+    assert card == regenerated, "MODEL_CARD.md figures differ from eval.json: run python -m kiosk.emotion.card"
+    evaluation = json.loads((model_dir / "eval.json").read_text())
+    rows = re.findall(
+        r"^\| (no|yes) \| ([\d.]+)% \| ([\d.]+)% \| ([\d.]+)% \| ([\d.]+) → ([\d.]+) \| ([\d.]+) ms \|$", card, re.M
+    )
+    assert [row[0] for row in rows] == ["no", "yes"]
+    for row, report in zip(rows, (evaluation["plain"], evaluation["tta"]), strict=True):
+        stated = [float(value) for value in row[1:]]
+        measured = [
+            report["accuracy"] * 100, report["macro_recall"] * 100, report["without_training_copies"]["accuracy"] * 100,
+            report["ece_15_bins"]["uncalibrated"], report["ece_15_bins"]["calibrated"], report["ms_per_face"],
+        ]  # fmt: skip
+        assert stated == pytest.approx(measured, abs=0.006), (stated, measured)
+    assert f"Calibration temperature: {load_manifest(model_dir).calibration_temperature}" in card
+    assert "chosen on PublicTest" in card and "held-out part of Training" in card  # 1.1.0 says how it was made
+
+
+def test_the_readme_states_the_shipped_models_figures_from_its_eval_json():
+    from kiosk.config import PROJECT_ROOT
+    from kiosk.emotion.card import readme_sentence
+
+    evaluation = json.loads((Settings().emotion.model_dir / "eval.json").read_text())
+    sentence = readme_sentence(evaluation)
+    assert sentence in " ".join((PROJECT_ROOT / "README.md").read_text().split()), sentence

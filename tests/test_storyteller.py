@@ -66,12 +66,14 @@ def test_echo_and_repetition_exhaust_attempts_then_the_template_scene_stands_in(
     assert "Continue" not in middle and "said hello" not in middle
 
 
-def test_the_embedding_check_and_the_on_emotion_check_are_applied():
-    teller = Storyteller(
-        ScriptedModel("came closer and shared a sandwich."), unsafe=lambda s: "sandwich" in s, max_attempts=2
-    )
+def test_the_safety_classifier_and_the_on_emotion_check_are_applied():
+    def classifier(sentence):
+        return ("sandwich" in sentence, 0.9 if "sandwich" in sentence else 0.1, "substances")
+
+    teller = Storyteller(ScriptedModel("came closer and shared a sandwich."), unsafe=classifier, max_attempts=2)
     _, telling = tell(teller)
-    assert telling.fallback and all("embedding" in r for r in telling.rejections)
+    assert telling.fallback and all("classifier: substances 0.90" in r for r in telling.rejections)
+    assert all(c.unsafe for c in telling.candidates)
     teller = Storyteller(ScriptedModel("came and laughed."), emotion_of=lambda text: "happy", max_attempts=1)
     _, telling = tell(teller, emotion="sad")
     assert telling.fallback and "off-emotion" in telling.rejections[0]
@@ -103,3 +105,39 @@ def test_the_heros_name_keeps_its_spelling_and_quotes_are_closed():
     middle = telling.story.scenes[1].text
     assert name.upper() not in middle and name in middle
     assert middle.count('"') % 2 == 0
+
+
+def test_several_candidates_are_written_and_the_best_passing_one_is_shown():
+    answers = (
+        "brought a shiny sandwich. It was lovely.",  # refused by the classifier
+        "sat down. They looked around.",  # passes, weakly coherent
+        "sat close and hummed a soft song. Ada felt calmer.",  # passes, most coherent
+        "said hi. Then it left.",
+    )
+    model = ScriptedModel(*answers)
+
+    def classifier(sentence):
+        return ("sandwich" in sentence, 0.95 if "sandwich" in sentence else 0.05, "substances")
+
+    def coherence(opening, scene, emotion):
+        return 0.9 if "hummed" in scene else 0.2
+
+    teller = Storyteller(model, unsafe=classifier, coherence=coherence, candidates=2, max_attempts=4, budget_s=60)
+    partials, telling = tell(teller)
+    assert model.calls == 3  # stopped once two candidates passed
+    assert [c.reason is None for c in telling.candidates] == [False, True, True]
+    assert telling.chosen is telling.candidates[2]
+    assert "hummed a soft song" in telling.story.scenes[1].text
+    assert not any("sandwich" in p or "looked around" in p for p in partials)  # only the chosen one is shown
+    assert (
+        telling.candidates[0].refused_sentence.startswith("Then")
+        and "sandwich" in telling.candidates[0].refused_sentence
+    )
+
+
+def test_the_helpers_the_adapter_was_tuned_with_are_the_ones_drawn():
+    helpers = {"sad": [{"helper": "a patient tortoise", "setting": "garden", "objects": ["flower"]}]}
+    teller = Storyteller(ScriptedModel("sat with them. The sun came out."), helpers=helpers)
+    _, telling = tell(teller)
+    assert telling.story.scenes[1].text.startswith("Then a patient tortoise came and")
+    assert telling.story.scenes[1].setting == "garden"

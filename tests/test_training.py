@@ -48,17 +48,39 @@ def test_metrics_and_temperature():
     assert after < before
 
 
+def test_the_holdout_is_stratified_deterministic_and_apart_from_training(tmp_path):
+    from kiosk.emotion.data import holdout
+
+    faces = load_npz(synthetic_faces(tmp_path / "faces.npz", n=700))
+    rest, held = holdout(faces, 0.1)
+    again_rest, again_held = holdout(faces, 0.1)
+    assert (held.images == again_held.images).all() and (rest.labels == again_rest.labels).all()
+    assert held.class_counts().tolist() == [10] * 7 and len(rest) == 630  # 10% of every class
+    as_rows = {image.tobytes() for image in held.images}
+    assert not as_rows & {image.tobytes() for image in rest.images}  # no held-out face is trained on
+    assert {image.tobytes() for image in holdout(faces, 0.1, seed=1)[1].images} != as_rows
+    with pytest.raises(ValueError):
+        holdout(faces, 0.0)
+
+
 @pytest.mark.slow
 def test_train_resume_export_round_trip(tmp_path):
+    """Best epoch and temperature come from the Training holdout; PublicTest (here: a set whose labels are
+    shuffled, so it would choose differently) is only reported."""
     from kiosk.emotion import export, train
+    from kiosk.emotion.classifier import EmotionClassifier
+    from kiosk.emotion.data import holdout
 
-    data = synthetic_faces(tmp_path / "faces.npz")
+    data = synthetic_faces(tmp_path / "faces.npz", n=280)
+    faces = load_npz(data)
+    shuffled = tmp_path / "shuffled.npz"
+    np.savez(shuffled, images=faces.images, labels=np.random.default_rng(1).permutation(faces.labels))
     run = tmp_path / "run"
     args = [
         "--train",
         str(data),
-        "--val",
-        str(data),
+        "--test",
+        str(shuffled),
         "--arch",
         "compact-small",
         "--batch-size",
@@ -74,19 +96,35 @@ def test_train_resume_export_round_trip(tmp_path):
     assert train.main([*args, "--epochs", "2", "--resume"]) == 0  # continues at epoch 2
     history = json.loads((run / "history.json").read_text())
     assert [row["epoch"] for row in history] == [1, 2]
+    summary = json.loads((run / "summary.json").read_text())
+    chosen = max(history, key=lambda row: row["val_accuracy"])
+    assert summary["best_epoch"] == chosen["epoch"] and summary["selection"]["split"] == "Training holdout"
+    assert summary["selection"]["faces"] == len(holdout(faces, 0.1)[1]) == 28
+    assert summary["selection"]["accuracy"] == pytest.approx(chosen["val_accuracy"])
+    assert all("test_accuracy" in row for row in history) and summary["reported_on"] == "shuffled.npz"
+    assert summary["machine"]["cpus"] >= 1 and summary["machine"]["cpu_model"]
     assert (run / "curves.png").stat().st_size > 1000 and (run / "confusion.png").stat().st_size > 1000
     model_dir = tmp_path / "model"
-    assert export.main(["--checkpoint", str(run / "best.pt"), "--val", str(data), "--out", str(model_dir)]) == 0
+    argv = ["--checkpoint", str(run / "best.pt"), "--train", str(data), "--test", str(shuffled), "--out"]
+    assert export.main([*argv, str(model_dir), "--no-card"]) == 0
     manifest = load_manifest(model_dir)
     assert manifest.metrics["onnx_parity_max_abs"] <= export.PARITY_TOLERANCE
     assert manifest.labels[3] == "happy"
+    # the temperature is the one the holdout gives, fitted here again from the served model
+    held = holdout(faces, 0.1)[1]
+    served = EmotionClassifier(model_dir, ["onnxruntime-cpu"])
+    expected = metrics.fit_temperature(served.logits(held.images), held.labels)
+    assert manifest.calibration_temperature == pytest.approx(expected, abs=2e-3)
+    assert manifest.metrics["calibration"] == "Training holdout 10% (28 faces, seed 2013)"
+    on_test = metrics.fit_temperature(served.logits(load_npz(shuffled).images), load_npz(shuffled).labels)
+    assert abs(on_test - expected) > 0.01  # the test split would have given another temperature
 
     # a second run with another seed; both exported as one ensemble graph with its model card
     other = tmp_path / "run-seed-1"
     assert train.main([*[a if a != str(run) else str(other) for a in args], "--epochs", "1", "--seed", "1"]) == 0
     ensemble_dir = tmp_path / "ensemble"
     checkpoints = [str(run / "best.pt"), str(other / "best.pt")]
-    argv = ["--checkpoint", *checkpoints, "--val", str(data), "--out", str(ensemble_dir), "--train", str(data)]
+    argv = ["--checkpoint", *checkpoints, "--test", str(data), "--out", str(ensemble_dir), "--train", str(data)]
     assert export.main(argv) == 0
     ensemble = export.load_checkpoints([run / "best.pt", other / "best.pt"])
     members = [export.load_checkpoints([path]) for path in (run / "best.pt", other / "best.pt")]
@@ -97,6 +135,15 @@ def test_train_resume_export_round_trip(tmp_path):
     assert load_manifest(ensemble_dir).metrics["onnx_parity_max_abs"] <= export.PARITY_TOLERANCE
     card = (ensemble_dir / "MODEL_CARD.md").read_text()
     assert "Ensemble of 2" in card and "run-seed-1 (seed 1" in card
+    assert "holdout of Training (28 faces, seed 2013)" in card and "2-core" not in card
+
+
+def test_the_export_needs_the_training_data_for_its_holdout(tmp_path, capsys):
+    from kiosk.emotion import export
+
+    with pytest.raises(SystemExit):
+        export.main(["--checkpoint", "best.pt", "--test", "t.npz", "--out", str(tmp_path)])
+    assert "--train" in capsys.readouterr().err
 
 
 def test_duplicate_check_finds_exact_and_near_copies():

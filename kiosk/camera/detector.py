@@ -9,9 +9,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from kiosk.events import FACE_CROP_SIDE
+
 logger = logging.getLogger(__name__)
 
-CROP_SIDE = 96  # twice the emotion network's input: enough to classify, too small to keep a likeness
+CROP_SIDE = FACE_CROP_SIDE  # twice the emotion network's input: enough to classify, too small to keep a likeness
 CROP_MARGIN = 0.12
 
 

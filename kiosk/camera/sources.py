@@ -2,6 +2,10 @@
 
 Frames live in memory only. An image or folder is replayed as a steady video at a set frame rate, so a
 kiosk can be demonstrated and tested without a camera.
+
+A photo or video declares its size in its header, and a file of a few hundred bytes can declare a
+gigapixel: the declared size is read first (without decoding) and anything over ``MAX_SIDE`` is refused
+with a clear error before a pixel is decoded.
 """
 
 from __future__ import annotations
@@ -14,11 +18,13 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 logger = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v"}
+MAX_SIDE = 8000  # larger than any camera or phone photo; a bigger frame is refused, never decoded
 
 
 class SourceError(RuntimeError):
@@ -82,7 +88,26 @@ def video_fps(path: str) -> float:
     return fps if fps and fps > 0 else 25.0
 
 
+def _too_large(width: float, height: float) -> bool:
+    return width > MAX_SIDE or height > MAX_SIDE
+
+
+def check_declared_size(path: Path) -> tuple[int, int]:
+    """The photo's width and height from its header (PIL reads it lazily, without decoding the pixels)."""
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except Image.DecompressionBombError:
+        raise SourceError(f"{path} declares a gigapixel image; the largest photo is {MAX_SIDE}×{MAX_SIDE}") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        raise SourceError(f"{path} is not a readable image") from None
+    if _too_large(width, height):
+        raise SourceError(f"{path} is {width}×{height} pixels; the largest photo is {MAX_SIDE}×{MAX_SIDE}")
+    return width, height
+
+
 def _read_image(path: Path) -> np.ndarray:
+    check_declared_size(path)
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
         raise SourceError(f"{path} is not a readable image")
@@ -103,6 +128,12 @@ def _capture(target: str | int, loop: bool) -> Iterator[np.ndarray]:
     capture = cv2.VideoCapture(target)
     if not capture.isOpened():
         raise SourceError(f"cannot open video source {target!r}")
+    width, height = capture.get(cv2.CAP_PROP_FRAME_WIDTH), capture.get(cv2.CAP_PROP_FRAME_HEIGHT)
+    if _too_large(width, height):
+        capture.release()
+        raise SourceError(
+            f"video source {target!r} declares {width:.0f}×{height:.0f} frames; the largest is {MAX_SIDE}"
+        )
     try:
         while True:
             ok, frame = capture.read()

@@ -1,8 +1,11 @@
 """The staff page (Flask): login, live image-free event feed, counts, service health, models, pause, reload.
 
 Separate from the child's page (its own process, port and templates; the child's page links nothing here).
-Passwords are salted scrypt hashes; the session cookie is HttpOnly and SameSite=Strict (Secure over HTTPS);
-logins are rate limited per address and per account; every state-changing request needs the CSRF token.
+Passwords are salted scrypt hashes; logins are rate limited per address and per account. Sessions are
+server-side (``sessions.py``): the cookie (HttpOnly, SameSite=Strict, Secure over HTTPS) is a random id, and
+every request checks that its session is live and that its account still exists with the password it logged
+in with, so logout, ``kiosk staff remove-user`` and ``kiosk staff passwd`` end it at once; an open event stream
+ends too. Every POST, the login form included (``csrf.py``), needs its CSRF token and a same-origin browser.
 """
 
 from __future__ import annotations
@@ -10,19 +13,36 @@ from __future__ import annotations
 import json
 import logging
 import queue
-import secrets
 import threading
-from collections.abc import Callable
-from datetime import timedelta
+from collections.abc import Callable, Iterable, Iterator
 from functools import wraps
 
-from flask import Flask, Response, abort, jsonify, redirect, render_template, request, session, url_for
+from flask import Flask, Response, abort, g, jsonify, redirect, render_template, request, url_for
 
 from kiosk.dashboard.accounts import StaffAccounts
+from kiosk.dashboard.csrf import LoginFormTokens, same_origin, same_token
+from kiosk.dashboard.sessions import StaffSession, StaffSessions
 from kiosk.dashboard.throttle import LoginThrottle
 from kiosk.sse import event_stream
 
 logger = logging.getLogger(__name__)
+
+SESSION_COOKIE = "kiosk_staff"
+LOGIN_COOKIE = "kiosk_login"
+STREAM_CHECK_S = 5.0  # an open event stream notices a revoked session within this (its keepalive interval)
+CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self'",
+        "connect-src 'self'",
+        "form-action 'self'",
+        "base-uri 'none'",
+        "object-src 'none'",
+        "frame-ancestors 'none'",
+    )
+)
 
 
 class StaffFeed:
@@ -71,31 +91,52 @@ def create_staff_app(
     secret_key: bytes,
     secure_cookie: bool = False,
     session_hours: float = 12.0,
+    sessions: StaffSessions | None = None,
+    session_idle_minutes: float = 30.0,
 ) -> Flask:
+    """The staff page. Without ``sessions`` they are kept in memory (``session_hours``/``session_idle_minutes``)."""
+    if sessions is None:
+        sessions = StaffSessions(":memory:", idle_s=session_idle_minutes * 60, max_age_s=session_hours * 3600)
+    login_forms = LoginFormTokens(secret_key)
     app = Flask(__name__)
-    app.config.update(
-        SECRET_KEY=secret_key,
-        SESSION_COOKIE_NAME="kiosk_staff",
-        SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Strict",
-        SESSION_COOKIE_SECURE=secure_cookie,
-        PERMANENT_SESSION_LIFETIME=timedelta(hours=session_hours),
-    )
+    app.config.update(SECRET_KEY=secret_key, MAX_CONTENT_LENGTH=64 * 1024)
+
+    def live_session(session_id: str) -> StaffSession | None:
+        """The session when it is live and its account is unchanged; a stale one is ended on the spot."""
+        session = sessions.find(session_id)
+        if session is not None and accounts.generation(session.staff) != session.generation:
+            sessions.end(session_id)
+            logger.info("ended a session of %s: account removed or password changed", session.staff)
+            return None
+        return session
+
+    def set_cookie(response: Response, name: str, value: str, max_age: float, path: str = "/") -> None:
+        response.set_cookie(
+            name, value, max_age=int(max_age), path=path, httponly=True, samesite="Strict", secure=secure_cookie
+        )
+
+    @app.before_request
+    def load_session() -> None:
+        g.session_id = request.cookies.get(SESSION_COOKIE, "")
+        g.session = live_session(g.session_id) if g.session_id else None
 
     @app.after_request
     def headers(response: Response) -> Response:
-        response.headers["Content-Security-Policy"] = (
-            "default-src 'self'; img-src 'self'; style-src 'self'; script-src 'self'; frame-ancestors 'none'"
-        )
+        response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+        response.headers["X-Frame-Options"] = "DENY"
         response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "no-referrer"
+        # not no-referrer: with it Chromium sends "Origin: null" on the page's own form posts
+        response.headers["Referrer-Policy"] = "same-origin"
         response.headers["Cache-Control"] = "no-store"
+        written = any(c.startswith(f"{SESSION_COOKIE}=") for c in response.headers.getlist("Set-Cookie"))
+        if g.get("session_id") and g.get("session") is None and not written:  # tell the browser to drop it
+            response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="Strict", secure=secure_cookie)
         return response
 
     def login_required(view):
         @wraps(view)
         def wrapper(*args, **kwargs):
-            if "staff" not in session:
+            if g.session is None:
                 if request.path.startswith("/api/"):
                     abort(401)
                 return redirect(url_for("login"))
@@ -103,52 +144,75 @@ def create_staff_app(
 
         return wrapper
 
-    def csrf_token() -> str:
-        if "csrf" not in session:
-            session["csrf"] = secrets.token_urlsafe(24)
-        return session["csrf"]
+    def csrf_protected(view):
+        """A state change needs the session's token (header or form field) from a same-origin page."""
 
-    def check_csrf() -> None:
-        sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf", "")
-        if not secrets.compare_digest(sent, session.get("csrf", "")):
-            abort(403)
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf", "")
+            if not same_origin(request) or not same_token(sent, g.session.csrf):
+                logger.warning("refused %s %s without a valid CSRF token", request.method, request.path)
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    def login_page(error: str | None, status: int = 200) -> Response:
+        nonce, token = login_forms.issue(request.cookies.get(LOGIN_COOKIE))
+        response = Response(render_template("login.html", csrf=token, error=error), status=status)
+        set_cookie(response, LOGIN_COOKIE, nonce, login_forms.max_age_s, path=url_for("login"))
+        return response
 
     @app.get("/login")
-    def login() -> str:
-        return render_template("login.html", csrf=csrf_token(), error=None)
+    def login() -> Response:
+        return login_page(None)
 
     @app.post("/login")
     def do_login():
-        check_csrf()
+        if not same_origin(request) or not login_forms.valid(
+            request.cookies.get(LOGIN_COOKIE), request.form.get("csrf")
+        ):
+            logger.warning("refused a login without the login form's token from %s", request.remote_addr)
+            return login_page("This sign-in form has expired. Please try again.", status=403)
         name = request.form.get("name", "")[:64]
         keys = (f"address:{request.remote_addr}", f"account:{name}")
         wait = throttle.retry_after(*keys)
         if wait > 0:
             logger.warning("login throttled for %s (%s)", name, request.remote_addr)
-            page = render_template("login.html", csrf=csrf_token(), error="Too many attempts. Please wait.")
-            return Response(page, status=429, headers={"Retry-After": str(int(wait) + 1)})
-        if not accounts.verify(name, request.form.get("password", "")):
+            response = login_page("Too many attempts. Please wait.", status=429)
+            response.headers["Retry-After"] = str(int(wait) + 1)
+            return response
+        generation = accounts.check(name, request.form.get("password", ""))
+        if generation is None:
             throttle.failed(*keys)
             logger.warning("failed staff login for %r from %s", name, request.remote_addr)
-            return render_template("login.html", csrf=csrf_token(), error="Wrong name or password."), 401
+            return login_page("Wrong name or password.", status=401)
         throttle.succeeded(*keys)
-        session.clear()  # a fresh session on login (no fixation)
-        session.permanent = True
-        session["staff"] = name
+        if g.session_id:
+            sessions.end(g.session_id)  # a fresh session id on every login (no fixation)
+        session_id, _ = sessions.start(name, generation)
         logger.info("staff %s logged in from %s", name, request.remote_addr)
-        return redirect(url_for("dashboard"))
+        response = redirect(url_for("dashboard"))
+        set_cookie(response, SESSION_COOKIE, session_id, sessions.max_age_s)
+        response.delete_cookie(
+            LOGIN_COOKIE, path=url_for("login"), httponly=True, samesite="Strict", secure=secure_cookie
+        )
+        return response
 
     @app.post("/logout")
     @login_required
+    @csrf_protected
     def logout():
-        check_csrf()
-        session.clear()
-        return redirect(url_for("login"))
+        sessions.end(g.session_id)
+        logger.info("staff %s logged out", g.session.staff)
+        response = redirect(url_for("login"))
+        response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="Strict", secure=secure_cookie)
+        return response
 
     @app.get("/")
     @login_required
     def dashboard() -> str:
-        return render_template("staff.html", csrf=csrf_token(), staff=session["staff"])
+        return render_template("staff.html", csrf=g.session.csrf, staff=g.session.staff)
 
     @app.get("/api/summary")
     @login_required
@@ -160,33 +224,50 @@ def create_staff_app(
     def api_events() -> Response:
         client, recent = feed.connect()
         backlog = [f"data: {json.dumps(entry)}\n\n" for entry in recent]
-        return event_stream(client, lambda: feed.disconnect(client), first=backlog)
+        session_id = g.session_id  # the stream runs after the request context is gone
+        response = event_stream(client, lambda: feed.disconnect(client), first=backlog, keepalive_s=STREAM_CHECK_S)
+        response.response = while_live(response.response, lambda: live_session(session_id) is not None)
+        return response
 
     @app.get("/metrics")
     def prometheus_metrics() -> Response:
         """Prometheus text format, for a scraper on this machine or a logged-in staff member."""
-        if "staff" not in session and request.remote_addr not in ("127.0.0.1", "::1"):
+        if g.session is None and request.remote_addr not in ("127.0.0.1", "::1"):
             abort(401)
         return Response(prometheus_text(summary(), health()), mimetype="text/plain; version=0.0.4")
 
     @app.post("/api/pause")
     @login_required
+    @csrf_protected
     def api_pause() -> Response:
-        check_csrf()
         paused = bool((request.get_json(silent=True) or {}).get("paused"))
         send_command("pause", "ON" if paused else "OFF")
-        logger.info("staff %s %s the kiosk", session["staff"], "paused" if paused else "resumed")
+        logger.info("staff %s %s the kiosk", g.session.staff, "paused" if paused else "resumed")
         return jsonify({"sent": "pause", "value": "ON" if paused else "OFF"})
 
     @app.post("/api/reload")
     @login_required
+    @csrf_protected
     def api_reload() -> Response:
-        check_csrf()
         send_command("reload-models", "PRESS")
-        logger.info("staff %s asked the services to reload their models", session["staff"])
+        logger.info("staff %s asked the services to reload their models", g.session.staff)
         return jsonify({"sent": "reload-models"})
 
     return app
+
+
+def while_live(chunks: Iterable[str], live: Callable[[], bool]) -> Iterator[str]:
+    """Pass an event stream through while its session is live: each chunk (event or keepalive) is checked
+    before it is sent, so a revoked session gets nothing more and its stream ends."""
+    try:
+        for chunk in chunks:
+            if not live():
+                return
+            yield chunk
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
 
 
 def prometheus_text(summary: dict, health: dict) -> str:

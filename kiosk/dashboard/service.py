@@ -18,6 +18,7 @@ from werkzeug.serving import make_server
 from kiosk.dashboard.accounts import StaffAccounts, users_file
 from kiosk.dashboard.app import StaffFeed, create_staff_app
 from kiosk.dashboard.discovery import discovery_messages, update_state
+from kiosk.dashboard.sessions import StaffSessions, sessions_file
 from kiosk.dashboard.summary import KioskView
 from kiosk.dashboard.throttle import LoginThrottle
 from kiosk.events import PIPELINE_SERVICES, Command
@@ -65,7 +66,11 @@ class DashboardService(Service):
             send_command=self.send_command,
             secret_key=session_key(self.settings.run_dir),
             secure_cookie=ssl_context is not None,
-            session_hours=cfg.session_hours,
+            sessions=StaffSessions(
+                sessions_file(self.settings),
+                idle_s=cfg.session_idle_minutes * 60,
+                max_age_s=cfg.session_hours * 3600,
+            ),
         )
         self.server = make_server(cfg.host, cfg.port, app, threaded=True, ssl_context=ssl_context)
         self.server.daemon_threads = True
@@ -83,7 +88,17 @@ class DashboardService(Service):
 
     # -- bus -----------------------------------------------------------------------------------
     def _on_bus_message(self, message) -> None:
-        entry = self.view.observe(self.topics.relative(message.topic), bytes(message.payload))
+        """One message into the view; a refused one becomes a dead letter on ``error`` and the service goes on."""
+        payload = bytes(message.payload)
+        try:
+            entry = self.view.observe(self.topics.relative(message.topic), payload)
+        except ValueError as exc:
+            self.publish_error(message.topic, str(exc), payload)
+            return
+        except Exception as exc:  # no payload may stop the dashboard: say so on `error`, keep running
+            logger.exception("dashboard: failed on a message on %s", message.topic)
+            self.publish_error(message.topic, f"the dashboard failed on it: {type(exc).__name__}", payload)
+            return
         if entry is not None:
             self.feed.publish(entry)
             self.changed.set()

@@ -4,6 +4,11 @@ The dashboard service feeds every message it may read into ``KioskView.observe``
 ``summary`` (service states, model versions and runtimes, uptime, last emotion, stories today, latencies)
 and, for the staff page, one small dict per event. Neither ever holds an image, a crop, or the child's
 attributes (age group, gender, clothing, glasses): staff see emotions, stories, stats and status only.
+
+Every payload is checked before it counts: its size against the topic's limit, its schema (timestamps
+included: a real time, not from the future) and the service a status topic names (the topic decides it,
+from the fixed set of services). ``observe`` raises ``ValueError`` with the reason for anything it refuses,
+so the service can send a dead letter; what the view keeps is bounded whatever arrives.
 """
 
 from __future__ import annotations
@@ -17,21 +22,56 @@ from collections import OrderedDict, deque
 from datetime import date, datetime
 from pathlib import Path
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from kiosk.emotion.labels import Emotion
 from kiosk.events import (
+    SERVICES,
+    DeployResult,
     EmotionEvent,
+    ErrorEvent,
     KioskSummary,
     ModelState,
     PresenceEvent,
     ServiceMetrics,
     StatusPayload,
     StoryEvent,
+    check_size,
+    reason_of,
 )
 
 logger = logging.getLogger(__name__)
 
 LATENCY_WINDOW = 50
+
+# topic under kiosk/<id>/ -> payload kind (its size limit and schema)
+TOPIC_KINDS = {
+    "presence": "presence",
+    "emotion": "emotion",
+    "story": "story",
+    "metrics": "metrics",
+    "error": "error",
+    "models/deploy": "deploy",
+}
+
+
+class SavedCounts(BaseModel):
+    """The day's counts as kept on disk across restarts."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    day: str = Field(max_length=10)
+    emotions: dict[Emotion, int] = Field(default_factory=dict)
+    stories: int = Field(0, ge=0)
+    fallback: int = Field(0, ge=0)
+
+
+def parse(model: type[BaseModel], kind: str, payload: bytes):
+    """``model`` from a JSON payload, or ``ValueError`` with a short reason that never quotes the payload."""
+    try:
+        return model.model_validate_json(payload)
+    except ValidationError as exc:
+        raise ValueError(f"invalid {kind} payload: {reason_of(exc)}") from None
 
 
 def _split_label(label: object) -> tuple[str | None, str | None]:
@@ -72,14 +112,13 @@ class KioskView:
         if not self.state_file or not self.state_file.is_file():
             return
         try:
-            saved = json.loads(self.state_file.read_text())
+            saved = SavedCounts.model_validate_json(self.state_file.read_bytes())
         except ValueError:
             logger.warning("%s is unreadable; counts start from zero", self.state_file)
             return
-        if saved.get("day") == self.day:
-            self.emotions_today = dict(saved.get("emotions", {}))
-            self.stories_today = int(saved.get("stories", 0))
-            self.fallback_today = int(saved.get("fallback", 0))
+        if saved.day == self.day:
+            self.emotions_today = dict(saved.emotions)
+            self.stories_today, self.fallback_today = saved.stories, saved.fallback
 
     def _save(self) -> None:
         if self.state_file:
@@ -87,48 +126,73 @@ class KioskView:
             counts = {"emotions": self.emotions_today, "stories": self.stories_today, "fallback": self.fallback_today}
             self.state_file.write_text(json.dumps({"day": self.day} | counts))
 
-    def _roll_day(self, ts: float) -> None:
-        day = datetime.fromtimestamp(ts).date().isoformat()
+    def _roll_day(self, now: float) -> None:
+        """Counts are per day of arrival (this machine's clock), whatever time an event claims."""
+        day = datetime.fromtimestamp(now).date().isoformat()
         if day != self.day:
             self.day, self.emotions_today, self.stories_today, self.fallback_today = day, {}, 0, 0
 
     # -- input ---------------------------------------------------------------------------------
     def observe(self, relative_topic: str, payload: bytes) -> dict | None:
-        """Take one message; return the staff feed entry for it (None when staff need not see it)."""
-        try:
-            with self._lock:
-                return self._observe(relative_topic, payload)
-        except (ValidationError, ValueError) as exc:
-            logger.debug("ignored %s: %s", relative_topic, exc)
-            return None
+        """Take one message; return the staff feed entry for it (None when staff need not see it).
 
-    def _observe(self, topic: str, payload: bytes) -> dict | None:
-        if topic.startswith("status/"):
-            status = StatusPayload.model_validate_json(payload)
-            self.services[status.service] = status.state
-            self.details[status.service] = dict(status.detail)
-            return {"kind": "status", "service": status.service, "state": status.state, "ts": status.ts}
-        if topic == "metrics":
-            metrics = ServiceMetrics.model_validate_json(payload)
-            self.metrics[metrics.service] = metrics
+        Raises ``ValueError`` with the reason when the payload is refused; the view is then unchanged.
+        """
+        service = relative_topic.removeprefix("status/") if relative_topic.startswith("status/") else None
+        kind = "status" if service is not None else TOPIC_KINDS.get(relative_topic)
+        if kind is None:
             return None
-        if topic == "presence":
-            presence = PresenceEvent.model_validate_json(payload)
-            self.child_present = presence.state == "arrived"
-            return {"kind": "presence", "state": presence.state, "session": presence.session_id[:8], "ts": presence.ts}
-        if topic == "emotion":
-            return self._on_emotion(EmotionEvent.model_validate_json(payload))
-        if topic == "story":
-            return self._on_story(StoryEvent.model_validate_json(payload))
-        if topic == "error":
-            error = json.loads(payload)
-            return {"kind": "error", "service": error.get("service"), "reason": str(error.get("reason"))[:300]}
-        if topic == "models/deploy":
-            return {"kind": "deploy"} | json.loads(payload)
+        check_size(kind, payload)
+        if service is not None:
+            return self._on_status(service, payload)
+        handler = {
+            "presence": self._on_presence,
+            "emotion": self._on_emotion,
+            "story": self._on_story,
+            "metrics": self._on_metrics,
+            "error": self._on_error,
+            "deploy": self._on_deploy,
+        }[kind]
+        return handler(payload)
+
+    def _on_status(self, service: str, payload: bytes) -> dict:
+        if service not in SERVICES:
+            raise ValueError("status for a service this kiosk does not have")
+        status = parse(StatusPayload, "status", payload)
+        if status.service != service:
+            raise ValueError(f"status/{service} carries a status of {status.service}: the topic decides the service")
+        with self._lock:
+            self.services[service] = status.state
+            self.details[service] = dict(status.detail)
+        return {"kind": "status", "service": service, "state": status.state, "ts": status.ts}
+
+    def _on_metrics(self, payload: bytes) -> None:
+        metrics = parse(ServiceMetrics, "metrics", payload)
+        with self._lock:
+            self.metrics[metrics.service] = metrics
         return None
 
-    def _on_emotion(self, event: EmotionEvent) -> dict:
-        self._roll_day(event.ts)
+    def _on_presence(self, payload: bytes) -> dict:
+        presence = parse(PresenceEvent, "presence", payload)
+        with self._lock:
+            self.child_present = presence.state == "arrived"
+        return {"kind": "presence", "state": presence.state, "session": presence.session_id[:8], "ts": presence.ts}
+
+    def _on_error(self, payload: bytes) -> dict:
+        error = parse(ErrorEvent, "error", payload)
+        return {"kind": "error", "service": error.service, "reason": error.reason[:300], "ts": error.ts}
+
+    def _on_deploy(self, payload: bytes) -> dict:
+        result = parse(DeployResult, "deploy", payload)
+        return {"kind": "deploy"} | result.model_dump()
+
+    def _on_emotion(self, payload: bytes) -> dict:
+        event = parse(EmotionEvent, "emotion", payload)
+        with self._lock:
+            return self._count_emotion(event)
+
+    def _count_emotion(self, event: EmotionEvent) -> dict:
+        self._roll_day(time.time())
         self.last_emotion, self.last_emotion_ts = event.emotion, event.ts
         self.emotions_today[event.emotion] = self.emotions_today.get(event.emotion, 0) + 1
         self._remember(self._emotion_ts, event.event_id, event.ts)
@@ -147,8 +211,13 @@ class KioskView:
             "ts": event.ts,
         }
 
-    def _on_story(self, event: StoryEvent) -> dict:
-        self._roll_day(event.ts)
+    def _on_story(self, payload: bytes) -> dict:
+        event = parse(StoryEvent, "story", payload)
+        with self._lock:
+            return self._count_story(event)
+
+    def _count_story(self, event: StoryEvent) -> dict:
+        self._roll_day(time.time())
         self.stories_today += 1
         self.fallback_today += int(event.fallback)
         if (emotion_ts := self._emotion_ts.get(event.causation_id or "")) is not None:

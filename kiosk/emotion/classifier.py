@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import time
 from dataclasses import dataclass
@@ -9,11 +10,13 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 from kiosk.emotion.data import FACE_SIZE
 from kiosk.emotion.labels import EMOTIONS
 from kiosk.emotion.metrics import softmax
 from kiosk.emotion.runtimes import open_runtime
+from kiosk.events import FACE_CROP_SIDE
 from kiosk.models import ModelError, load_manifest
 
 logger = logging.getLogger(__name__)
@@ -48,9 +51,32 @@ def tta_views(pixels: np.ndarray) -> list[np.ndarray]:
     return views + [view[..., ::-1] for view in views]
 
 
-def decode_grey(jpeg: bytes) -> np.ndarray:
+def declared_image(data: bytes) -> tuple[str | None, int, int]:
+    """Format, width and height an image's header declares, read without decoding a pixel (PIL opens lazily)."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return image.format, image.width, image.height
+    except Image.DecompressionBombError:
+        raise ValueError(
+            f"image declares more than {2 * Image.MAX_IMAGE_PIXELS} pixels: a decompression bomb"
+        ) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        raise ValueError("not a readable image") from None
+
+
+def decode_grey(jpeg: bytes, max_side: int = FACE_CROP_SIDE) -> np.ndarray:
+    """The face crop's grey pixels, decoded only once its header shows a JPEG no larger than a crop.
+
+    A few hundred bytes of JPEG can declare 32000×32000 pixels; decoding that would take gigabytes, so the
+    declared size is checked first (crops are ``FACE_CROP_SIDE`` square by contract).
+    """
+    kind, width, height = declared_image(jpeg)
+    if kind != "JPEG":
+        raise ValueError(f"face crop is {kind or 'an unknown format'}, not a JPEG")
+    if width > max_side or height > max_side:
+        raise ValueError(f"face crop declares {width}×{height} pixels; a crop is at most {max_side}×{max_side}")
     image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_GRAYSCALE)
-    if image is None:
+    if image is None or max(image.shape) > max_side:
         raise ValueError("face crop is not a decodable image")
     return image
 

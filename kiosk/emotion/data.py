@@ -18,6 +18,8 @@ from kiosk.emotion.labels import NUM_CLASSES
 logger = logging.getLogger(__name__)
 
 FACE_SIZE = 48
+HOLDOUT_SEED = 2013  # one fixed holdout for every run and every ensemble member, whatever their own seeds
+MAX_PHOTO_SIDE = 8000  # a face photo in a training folder; a larger header is refused before decoding
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,24 @@ class FaceSet:
 
     def class_counts(self) -> np.ndarray:
         return np.bincount(self.labels, minlength=NUM_CLASSES)
+
+
+def holdout(faces: FaceSet, fraction: float, seed: int = HOLDOUT_SEED) -> tuple[FaceSet, FaceSet]:
+    """(rest, held out): a deterministic stratified split that keeps ``fraction`` of every class apart.
+
+    The best epoch and the calibration temperature are chosen on the held-out part of Training, so the split
+    the figures are reported on (PublicTest) plays no part in any choice.
+    """
+    if not 0 < fraction < 1:
+        raise ValueError(f"the holdout fraction must lie between 0 and 1, got {fraction}")
+    rng = np.random.default_rng(seed)
+    held: list[np.ndarray] = []
+    for label in range(NUM_CLASSES):
+        members = np.flatnonzero(faces.labels == label)
+        held.append(rng.permutation(members)[: round(fraction * len(members))])
+    mask = np.zeros(len(faces), bool)
+    mask[np.concatenate(held)] = True
+    return FaceSet(faces.images[~mask], faces.labels[~mask]), FaceSet(faces.images[mask], faces.labels[mask])
 
 
 def load_npz(path: str | Path) -> FaceSet:
@@ -87,6 +107,7 @@ def load_image_folder(root: str | Path) -> FaceSet:
     """``root/<emotion>/*.jpg|png`` (emotion names as in FER2013), resized to grey 48×48."""
     import cv2
 
+    from kiosk.emotion.classifier import declared_image
     from kiosk.emotion.labels import EMOTIONS
 
     root = Path(root)
@@ -95,6 +116,12 @@ def load_image_folder(root: str | Path) -> FaceSet:
         for path in sorted((root / emotion).glob("*")) if (root / emotion).is_dir() else []:
             if path.suffix.lower() not in {".jpg", ".jpeg", ".png", ".bmp"}:
                 continue
+            try:
+                _, width, height = declared_image(path.read_bytes())
+            except ValueError as exc:
+                raise ValueError(f"{path}: {exc}") from None
+            if max(width, height) > MAX_PHOTO_SIDE:
+                raise ValueError(f"{path} is {width}×{height} pixels; a face photo is at most {MAX_PHOTO_SIDE} a side")
             image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
             if image is None:
                 raise ValueError(f"{path} is not a readable image")

@@ -20,8 +20,12 @@ def training_curves(history: list[dict], path: Path) -> None:
     loss_ax.set_xlabel("epoch")
     loss_ax.legend()
     acc_ax.plot(epochs, [row["train_accuracy"] for row in history], label="train accuracy (augmented)")
-    acc_ax.plot(epochs, [row["val_accuracy"] for row in history], label="PublicTest accuracy")
-    acc_ax.plot(epochs, [row["val_macro_recall"] for row in history], label="PublicTest macro recall")
+    # runs before the Training holdout (1.1.0) chose on PublicTest and recorded it as val_*
+    chosen_on = history[0].get("selection", "PublicTest")
+    acc_ax.plot(epochs, [row["val_accuracy"] for row in history], label=f"{chosen_on} accuracy (chooses the epoch)")
+    acc_ax.plot(epochs, [row["val_macro_recall"] for row in history], label=f"{chosen_on} macro recall")
+    if "test_accuracy" in history[0]:
+        acc_ax.plot(epochs, [row["test_accuracy"] for row in history], "--", label="PublicTest accuracy (reported)")
     acc_ax.set_xlabel("epoch")
     acc_ax.legend()
     fig.tight_layout()

@@ -3,6 +3,10 @@
 One parser, ``train_one_epoch`` and ``evaluate``, metrics per epoch, checkpoints with optimizer and
 scheduler state, resume. Augmentation runs batched on tensors (affine jitter, flips, erasing) because
 per-image PIL transforms cost more than the network itself at 48×48 on a CPU.
+
+The best epoch is chosen on a stratified holdout of Training (``--val-from-train``, 10% by default, one fixed
+seed), never on the split the figures are reported on: PublicTest (``--test``) is only evaluated, for the
+curves and the summary. The summary records the machine the run trained on, read from the machine itself.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ import argparse
 import json
 import logging
 import math
+import os
+import platform
 import random
 import time
 from pathlib import Path
@@ -22,7 +28,7 @@ from torch import nn
 from tqdm import tqdm
 
 from kiosk.emotion import architectures, metrics, plots
-from kiosk.emotion.data import FaceSet, load_faces
+from kiosk.emotion.data import HOLDOUT_SEED, FaceSet, holdout, load_faces
 from kiosk.emotion.labels import NUM_CLASSES
 
 logger = logging.getLogger(__name__)
@@ -48,7 +54,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--train", type=Path, required=True, help="training data: npz, fer2013.csv[:Training] or image folder"
     )
     parser.add_argument(
-        "--val", type=Path, required=True, help="validation data (PublicTest): npz, fer2013.csv:PublicTest or folder"
+        "--val-from-train",
+        type=float,
+        default=0.1,
+        metavar="FRACTION",
+        help="hold this stratified share of --train out (fixed seed) to choose the best epoch on",
+    )
+    parser.add_argument(
+        "--test",
+        "--val",
+        dest="test",
+        type=Path,
+        help="data the figures are reported on (PublicTest): evaluated each epoch, never used to choose",
     )
     parser.add_argument("--arch", default="compact", choices=sorted(architectures.ARCHITECTURES))
     parser.add_argument("--epochs", type=int, default=30)
@@ -190,6 +207,20 @@ def evaluate(model: nn.Module, faces: FaceSet) -> tuple[dict, np.ndarray]:
     return metrics.summarise(faces.labels, metrics.softmax(logits)), logits
 
 
+def training_machine() -> dict:
+    """What this run trains on, read from the machine (the model card says it; nobody types it)."""
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.is_file() else []
+    model = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), None)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {
+        "cpus": cpus,
+        "cpu_model": model or platform.processor() or platform.machine(),
+        "platform": platform.platform(),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+
+
 def save_checkpoint(path: Path, **state) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
@@ -203,7 +234,9 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     seed_everything(args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
-    train_set, val_set = load_faces(args.train), load_faces(args.val)
+    train_set, val_set = holdout(load_faces(args.train), args.val_from_train)
+    test_set = load_faces(args.test) if args.test else None
+    logger.info("best epoch chosen on %d held-out Training faces (%.0f%%)", len(val_set), 100 * args.val_from_train)
     if args.limit:
         train_set = FaceSet(train_set.images[: args.limit], train_set.labels[: args.limit])
 
@@ -238,12 +271,15 @@ def main(argv: list[str] | None = None) -> int:
         summary, _ = evaluate(model, val_set)
         row.update(
             epoch=epoch + 1,
+            selection="Training holdout",
             val_accuracy=summary["accuracy"],
             val_macro_recall=summary["macro_recall"],
-            seconds=round(time.perf_counter() - epoch_start, 1),
         )
+        if test_set is not None:  # reported, never chosen on
+            row["test_accuracy"] = evaluate(model, test_set)[0]["accuracy"]
+        row["seconds"] = round(time.perf_counter() - epoch_start, 1)
         history.append(row)
-        logger.info("epoch %d: %s", epoch + 1, json.dumps({k: round(v, 4) for k, v in row.items()}))
+        logger.info("epoch %d: %s", epoch + 1, json.dumps({k: round(v, 4) for k, v in row.items() if k != "selection"}))
         if summary["accuracy"] > best_accuracy:
             best_accuracy = summary["accuracy"]
             save_checkpoint(best_path, model=model.state_dict(), arch=args.arch, epoch=epoch, summary=summary)
@@ -256,24 +292,35 @@ def main(argv: list[str] | None = None) -> int:
             epoch=epoch,
             history=history,
             best_accuracy=best_accuracy,
-            args=vars(args) | {"train": str(args.train), "val": str(args.val), "out": str(args.out)},
+            args=vars(args) | {"train": str(args.train), "test": str(args.test), "out": str(args.out)},
         )
         (args.out / "history.json").write_text(json.dumps(history, indent=1))
         plots.training_curves(history, args.out / "curves.png")
 
     best = torch.load(best_path, weights_only=False, map_location=device)
     model.load_state_dict(best["model"])
-    summary, _ = evaluate(model, val_set)
+    chosen_on, _ = evaluate(model, val_set)
+    summary, _ = evaluate(model, test_set) if test_set is not None else (chosen_on, None)
+    reported_on = args.test.name if args.test else "the Training holdout"
     plots.confusion(
         np.array(summary["confusion"]),
         args.out / "confusion.png",
-        title=f"{args.arch} on {args.val.name}: accuracy {summary['accuracy']:.3f}",
+        title=f"{args.arch} on {reported_on}: accuracy {summary['accuracy']:.3f}",
     )
     report = {
         "arch": args.arch,
         "best_epoch": best["epoch"] + 1,
         "train_seconds": round(time.perf_counter() - started, 1),
         "parameters": architectures.parameter_count(model),
+        "machine": training_machine(),
+        "selection": {
+            "split": "Training holdout",
+            "fraction": args.val_from_train,
+            "seed": HOLDOUT_SEED,
+            "faces": len(val_set),
+            "accuracy": chosen_on["accuracy"],
+        },
+        "reported_on": reported_on,
     } | summary
     (args.out / "summary.json").write_text(json.dumps(report, indent=1))
     print(json.dumps({k: v for k, v in report.items() if k != "confusion"}))

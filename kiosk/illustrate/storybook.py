@@ -4,6 +4,10 @@ It paints the scene's setting in the emotion's palette, the objects the scene na
 whose face shows the scene's mood, wearing the hero's clothing colour (and glasses when the hero has
 them). It is the kiosk's default illustrator wherever no diffusion weights are installed, and the safe
 picture that replaces any diffusion image the safety check rejects.
+
+A scene arrives from the bus, so nothing in it is trusted as markup: setting, objects, mood and colour are
+looked up in the fixed sets below (an unknown one gets the default drawing), and the only words that enter
+the SVG, its accessible label, are escaped as an XML attribute.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from xml.sax.saxutils import quoteattr
 
 ILLUSTRATOR = "storybook (offline)"
 
@@ -262,6 +267,13 @@ DRAWERS: dict[str, Callable[[float, float, Palette], str]] = {
     "door": _simple('<rect x="{x40}" y="{y30}" width="70" height="120" rx="6" fill="#b98b5e"/>'),
 }
 
+AIRBORNE = frozenset(
+    ("sun", "cloud", "rain", "moon", "star", "kite", "balloon", "rainbow", "bird", "butterfly", "firefly")
+)
+# where a scene may happen; anything else is drawn (and described) as the default
+SETTINGS: frozenset[str] = frozenset(("meadow", "garden", "park", "forest", "hill", "river", "room", "sky", "night"))
+DEFAULT_SETTING = "meadow"
+
 SKY_SLOTS = ((110, 95), (640, 95), (380, 70))
 GROUND_SLOTS = ((120, 420), (650, 440), (560, 330))
 
@@ -353,37 +365,27 @@ def render_svg(
     glasses: bool,
     seed: int = 0,
 ) -> str:
-    """One scene as an SVG document (768×576)."""
-    palette = NIGHT if setting == "night" else PALETTES.get(mood, PALETTES["neutral"])
+    """One scene as an SVG document (768×576); every input is looked up in a fixed set, never pasted in."""
+    setting = setting if setting in SETTINGS else DEFAULT_SETTING
+    mood = mood if mood in PALETTES else "neutral"
+    palette = NIGHT if setting == "night" else PALETTES[mood]
     rng = random.Random(seed)
-    clothing = COLOURS.get((clothing_colour or "").lower()) or palette.accent
+    clothing = COLOURS.get(str(clothing_colour or "").lower()) or palette.accent
     parts = [_background(setting, palette)]
     if setting == "night":
         parts += [_star(rng.randint(30, W - 30), rng.randint(20, 220), palette) for _ in range(6)]
     sky_slots, ground_slots = list(SKY_SLOTS), list(GROUND_SLOTS)
     for name in objects:
         drawer = DRAWERS.get(name, _star)
-        airborne = name in (
-            "sun",
-            "cloud",
-            "rain",
-            "moon",
-            "star",
-            "kite",
-            "balloon",
-            "rainbow",
-            "bird",
-            "butterfly",
-            "firefly",
-        )
-        slots = sky_slots if airborne and sky_slots else ground_slots or sky_slots
+        slots = sky_slots if name in AIRBORNE and sky_slots else ground_slots or sky_slots
         if not slots:
             break
         x, y = slots.pop(0)
         parts.append(drawer(x, y, palette))
-    parts.append(_hero(W / 2 - 40, HORIZON + 120, mood, clothing, glasses))
+    parts.append(_hero(W / 2 - 40, HORIZON + 120, mood, clothing, bool(glasses)))
     body = "".join(parts)
+    label = quoteattr(f"A storybook picture: a child in a {setting}")
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" height="{H}" '
-        f'role="img" aria-label="A storybook picture: a child in a {setting}">{body}</svg>'
+        f'role="img" aria-label={label}>{body}</svg>'
     )

@@ -1,13 +1,19 @@
 """``kiosk story eval``: per emotion, how well the storyteller does what the kiosk needs.
 
-Alignment is judged by an offline text-emotion classifier (MiniLM zero-shot prototypes, see
-``textmodel``) on the whole story; echo, repetition and safety come from the gates' rejections; latency is
-measured from the start of the telling (the moment the emotion event is handled).
+- alignment: an offline text-emotion judge (MiniLM zero-shot prototypes, ``textmodel``) on the whole story;
+- unsafe candidates before the gates: the share of written comfort scenes that the blocklist or the safety
+  classifier refused (what the gates had to catch, not what a child saw);
+- coherence: the MiniLM coherence judge on the shown middle scene (``TextModel.coherence``: reads as comfort
+  for the feeling and follows the opening), as a mean and as the share at or above 0.5. A proxy: the
+  read-through of ``stories.md`` by a person is the real judge;
+- echo, repetition and fallbacks from the gates' rejections; latency from the start of the telling (the
+  moment the emotion event is handled).
 """
 
 from __future__ import annotations
 
 import statistics
+from pathlib import Path
 
 from kiosk.emotion.labels import EMOTIONS
 from kiosk.events import Attributes
@@ -15,9 +21,16 @@ from kiosk.story import gates
 from kiosk.story.teller import Storyteller, Telling
 from kiosk.story.textmodel import TextModel
 
+READ_THROUGH_SEEDS = (11, 12, 13)
+
 
 def tell_once(teller: Storyteller, emotion: str, seed: int) -> Telling:
     return next(step for step in teller.tell(emotion, seed=seed) if isinstance(step, Telling))
+
+
+def middle_coherence(judge: TextModel, telling: Telling) -> float:
+    scenes = telling.story.scenes
+    return judge.coherence(scenes[0].text, scenes[1].text, telling.story.emotion)
 
 
 def evaluate(teller: Storyteller, judge: TextModel, n: int, seed: int = 1000) -> dict:
@@ -28,10 +41,18 @@ def evaluate(teller: Storyteller, judge: TextModel, n: int, seed: int = 1000) ->
         verdicts = [judge.emotion_of(text)[0] for text in texts]
         attempts = sum(t.attempts for t in tellings) or 1
         rejections = [r for t in tellings for r in t.rejections]
+        candidates = [c for t in tellings for c in t.candidates]
         generated = [t for t in tellings if t.tokens]
+        coherence = [middle_coherence(judge, t) for t in tellings if not t.fallback]
         per_emotion[emotion] = {
             "n": n,
             "alignment": round(sum(v == emotion for v in verdicts) / n, 3),
+            "candidates": len(candidates),
+            "unsafe_candidates_rate": round(sum(c.unsafe for c in candidates) / len(candidates), 3)
+            if candidates
+            else None,
+            "coherence_mean": round(statistics.mean(coherence), 3) if coherence else None,
+            "coherent_share": round(sum(c >= 0.5 for c in coherence) / len(coherence), 3) if coherence else None,
             "echo_rejections_rate": round(sum("echo" in r for r in rejections) / attempts, 3),
             "echoes_in_final_stories": sum(
                 gates.is_echo(
@@ -41,7 +62,7 @@ def evaluate(teller: Storyteller, judge: TextModel, n: int, seed: int = 1000) ->
                 if not t.fallback
             ),
             "repetition_rate": round(sum("repetition" in r for r in rejections) / attempts, 3),
-            "safety_rejections": sum(("blocklist" in r) or ("unsafe" in r) for r in rejections),
+            "safety_rejections": sum(("blocklist" in r) or ("classifier" in r) for r in rejections),
             "off_emotion_rejections": sum("off-emotion" in r for r in rejections),
             "fallback_rate": round(sum(t.fallback for t in tellings) / n, 3),
             "tokens_per_s": round(statistics.median(t.tokens_per_s for t in generated), 1) if generated else None,
@@ -52,12 +73,80 @@ def evaluate(teller: Storyteller, judge: TextModel, n: int, seed: int = 1000) ->
             "words_max": max(sum(len(s.text.split()) for s in t.story.scenes) for t in tellings),
             "sample": {"title": tellings[0].story.title, "text": texts[0], "fallback": tellings[0].fallback},
         }
+    values = per_emotion.values()
+    rated = [v for v in values if v["unsafe_candidates_rate"] is not None]
+    coherent = [v for v in values if v["coherent_share"] is not None]
     overall = {
-        "alignment": round(statistics.mean(v["alignment"] for v in per_emotion.values()), 3),
-        "fallback_rate": round(statistics.mean(v["fallback_rate"] for v in per_emotion.values()), 3),
-        "echo_rejections_rate": round(statistics.mean(v["echo_rejections_rate"] for v in per_emotion.values()), 3),
-        "echoes_in_final_stories": sum(v["echoes_in_final_stories"] for v in per_emotion.values()),
-        "full_story_ms_max": max(v["full_story_ms_max"] for v in per_emotion.values()),
-        "first_words_ms_max": max(v["first_words_ms"] for v in per_emotion.values()),
+        "alignment": round(statistics.mean(v["alignment"] for v in values), 3),
+        "fallback_rate": round(statistics.mean(v["fallback_rate"] for v in values), 3),
+        "unsafe_candidates_rate": round(
+            sum(v["unsafe_candidates_rate"] * v["candidates"] for v in rated) / sum(v["candidates"] for v in rated), 3
+        )
+        if rated
+        else None,
+        "coherent_share": round(statistics.mean(v["coherent_share"] for v in coherent), 3) if coherent else None,
+        "echo_rejections_rate": round(statistics.mean(v["echo_rejections_rate"] for v in values), 3),
+        "echoes_in_final_stories": sum(v["echoes_in_final_stories"] for v in values),
+        "full_story_ms_median": round(statistics.median(v["full_story_ms_median"] for v in values), 1),
+        "full_story_ms_max": max(v["full_story_ms_max"] for v in values),
+        "first_words_ms_max": max(v["first_words_ms"] for v in values),
     }
     return {"generator": teller.name, "stories": n * len(EMOTIONS), "overall": overall, "per_emotion": per_emotion}
+
+
+def read_through(teller: Storyteller, judge: TextModel | None = None) -> list[dict]:
+    """The 21 stories a person reads (3 per emotion, fixed seeds), with what the gates saw."""
+    stories = []
+    for emotion in EMOTIONS:
+        for seed in READ_THROUGH_SEEDS:
+            telling = tell_once(teller, emotion, seed)
+            stories.append(
+                {
+                    "emotion": emotion,
+                    "seed": seed,
+                    "title": telling.story.title,
+                    "scenes": [s.text for s in telling.story.scenes],
+                    "fallback": telling.fallback,
+                    "coherence": round(middle_coherence(judge, telling), 3) if judge and not telling.fallback else None,
+                    "candidates": [c.summary() for c in telling.candidates],
+                    "latency_ms": round(telling.latency_ms),
+                }
+            )
+    return stories
+
+
+def stories_markdown(stories: list[dict], generator: str) -> str:
+    lines = [
+        "# 21 stories for a read-through",
+        "",
+        f"Generator: `{generator}`; 3 stories per emotion (seeds {', '.join(map(str, READ_THROUGH_SEEDS))}), "
+        "written by `kiosk story eval --stories`. The middle scene is the one the model wrote (or the template's, "
+        "marked *fallback*); the candidates it wrote and what the gates said follow each story.",
+    ]
+    for number, story in enumerate(stories, 1):
+        opening, *middle, ending = story["scenes"]
+        lines += [
+            "",
+            f"## {number}. {story['emotion']} (seed {story['seed']}): {story['title']}",
+            "",
+            f"> {opening}",
+            ">",
+            f"> **{' '.join(middle)}**" + (" *(fallback: template scene)*" if story["fallback"] else ""),
+            ">",
+            f"> {ending}",
+            "",
+        ]
+        for c in story["candidates"]:
+            verdict = (
+                "shown" if c["text"] and c["text"] in " ".join(middle) else ("passed" if c["passed"] else c["reason"])
+            )
+            refused = f" ✗ {c['refused_sentence']}" if c.get("refused_sentence") else ""
+            lines.append(f"- candidate ({verdict}; score {c['score']}): {c['text'] or '—'}{refused}")
+    return "\n".join(lines) + "\n"
+
+
+def write_stories(teller: Storyteller, judge: TextModel, path: Path) -> list[dict]:
+    stories = read_through(teller, judge)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(stories_markdown(stories, teller.name))
+    return stories

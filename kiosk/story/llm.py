@@ -43,15 +43,30 @@ def render_chat(template: str, messages: Messages, bos: str = "", eos: str = "")
 class LlamaCppModel:
     """A GGUF model through llama-cpp-python: ~150 tokens/s for a 135M model on 2 CPU cores."""
 
-    def __init__(self, gguf_path: Path, threads: int = 2, context: int = 1024, name: str | None = None) -> None:
+    def __init__(
+        self,
+        gguf_path: Path,
+        threads: int = 2,
+        context: int = 1024,
+        name: str | None = None,
+        adapter_path: Path | None = None,
+    ) -> None:
         if importlib.util.find_spec("llama_cpp") is None:
             raise LanguageModelUnavailable("llama-cpp-python is not installed")
         if not Path(gguf_path).is_file():
             raise LanguageModelUnavailable(f"no GGUF model at {gguf_path} (run: kiosk models pull)")
         from llama_cpp import Llama
 
+        if adapter_path is not None and not Path(adapter_path).is_file():
+            raise LanguageModelUnavailable(f"no LoRA adapter at {adapter_path}")
         started = time.perf_counter()
-        self.llama = Llama(model_path=str(gguf_path), n_ctx=context, n_threads=threads, verbose=False)
+        self.llama = Llama(
+            model_path=str(gguf_path),
+            n_ctx=context,
+            n_threads=threads,
+            lora_path=str(adapter_path) if adapter_path else None,
+            verbose=False,
+        )
         self.template = self.llama.metadata.get("tokenizer.chat_template")
         if not self.template:
             raise LanguageModelUnavailable(f"{gguf_path.name} carries no chat template")
@@ -128,11 +143,13 @@ def smollm2_gguf() -> Path | None:
     return path if path.is_file() else None
 
 
-def open_model(backend: str, path: Path | None, threads: int = 2, name: str | None = None) -> LanguageModel:
+def open_model(
+    backend: str, path: Path | None, threads: int = 2, name: str | None = None, adapter: Path | None = None
+) -> LanguageModel:
     if backend == "llama-cpp":
         if path is None:
             raise LanguageModelUnavailable("no GGUF path configured")
-        return LlamaCppModel(path, threads, name=name)
+        return LlamaCppModel(path, threads, name=name, adapter_path=adapter)
     if backend == "transformers":
         if path is None:
             raise LanguageModelUnavailable("no model directory configured")

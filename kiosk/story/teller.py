@@ -3,9 +3,14 @@
 A story is three scenes:
 1. the template's tailored opening for the emotion (names the hero and the feeling) — on screen at once;
 2. a comfort scene the LLM writes, its answer prefilled with a kind helper arriving ("Then a wise old owl
-   came and"), capped in length, cut at the last full sentence, every sentence gated before it is shown;
-   after ``max_attempts`` failed attempts the template's own comfort scene stands in (``fallback``);
+   came and"), capped in length, cut at the last full sentence, every sentence gated before it is shown.
+   Several candidates are written (each with its own helper and seed) and the best that passes every gate
+   is shown, ranked by safety margin, the feeling and coherence with the opening; after ``max_attempts``
+   generations without a passing one the template's own comfort scene stands in (``fallback``);
 3. the template's hopeful ending.
+
+The default model is SmolLM2-135M with the team's comfort LoRA (``kiosk/story/tuning``); its helpers (who
+comes, where, what the picture shows) come with the adapter, the base model keeps the built-in list.
 
 This follows the seed's finding (short tailored openings beat long attribute-laden prompts, which made
 small models echo them) and what SmolLM2-135M does when left alone: drift, villains, no length limit.
@@ -14,10 +19,11 @@ small models echo them) and what SmolLM2-135M does when left alone: drift, villa
 from __future__ import annotations
 
 import logging
+import math
 import random
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from kiosk.events import Attributes
@@ -75,7 +81,51 @@ VOCABULARY = {
 
 SYSTEM = "You tell short, gentle stories for children. Stories are kind, calm and safe."
 MAX_SCENE_WORDS = 45
-SENTENCE_END = re.compile(r"(?<=[.!?])[\"']?(\s|$)")
+# A sentence ends at . ! or ? (and a closing quote) before a space and a word that does not start in lower
+# case: '"Shall we breathe?" said the owl.' is one sentence, not a question and a fragment.
+SENTENCE_END = re.compile(r"(?<=[.!?])[\"'”’]?(?:\s+(?=[^a-z\s])|$)")
+
+
+@dataclass
+class Candidate:
+    """One generated comfort scene and how it fared."""
+
+    helper: str
+    setting: str
+    objects: tuple[str, ...]
+    sentences: list[str] = field(default_factory=list)
+    reason: str | None = None
+    refused_sentence: str | None = None
+    unsafe_max: float = 0.0
+    feeling: float = 0.0
+    coherence: float = 0.0
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.sentences)
+
+    @property
+    def score(self) -> float:
+        """Higher is better: far from unsafe, on the feeling, coherent with the opening."""
+        return 0.4 * (1 - self.unsafe_max) + 0.3 * self.feeling + 0.3 * self.coherence
+
+    @property
+    def unsafe(self) -> bool:
+        """Refused for its content (not for echo, repetition or length)."""
+        return self.reason is not None and ("blocklist" in self.reason or "classifier" in self.reason)
+
+    def summary(self) -> dict:
+        return {
+            "helper": self.helper,
+            "text": self.text,
+            "passed": self.reason is None,
+            "reason": self.reason,
+            "refused_sentence": self.refused_sentence,
+            "score": round(self.score, 3),
+            "unsafe_max": round(self.unsafe_max, 3),
+            "feeling": round(self.feeling, 3),
+            "coherence": round(self.coherence, 3),
+        }
 
 
 @dataclass
@@ -87,6 +137,8 @@ class Telling:
     fallback: bool
     attempts: int = 0
     rejections: list[str] = field(default_factory=list)
+    candidates: list[Candidate] = field(default_factory=list)
+    chosen: Candidate | None = None
     tokens: int = 0
     generation_s: float = 0.0
     first_token_ms: float | None = None
@@ -103,20 +155,33 @@ class Partial:
     text: str
 
 
+SafetyJudge = Callable[[str], tuple[bool, float, str]]  # sentence -> (unsafe, probability, category)
+FeelingJudge = Callable[[str], "str | tuple[str, dict[str, float]]"]  # text -> emotion (and scores)
+CoherenceJudge = Callable[[str, str, str], float]  # opening, scene, emotion -> 0..1
+
+
 class Storyteller:
     def __init__(
         self,
         model: LanguageModel | None,
-        unsafe=None,
-        emotion_of=None,
+        unsafe: SafetyJudge | Callable[[str], bool] | None = None,
+        emotion_of: FeelingJudge | None = None,
+        coherence: CoherenceJudge | None = None,
+        helpers: dict[str, list[dict]] | None = None,
         max_attempts: int = 3,
+        candidates: int = 1,
+        budget_s: float = 2.0,
         max_tokens: int = 60,
         temperature: float = 0.8,
     ) -> None:
         self.model = model
-        self.unsafe = unsafe  # sentence -> bool (the embedding safety check), or None
-        self.emotion_of = emotion_of  # text -> emotion name (the on-emotion check), or None
-        self.max_attempts = max_attempts
+        self.unsafe = unsafe  # the learned safety check: (unsafe, probability, category) or a bool
+        self.emotion_of = emotion_of  # text -> emotion name (or (name, scores)): the on-emotion gate
+        self.coherence = coherence
+        self.helpers = helpers
+        self.max_attempts = max(max_attempts, candidates)
+        self.candidates = candidates
+        self.budget_s = budget_s
         self.max_tokens = max_tokens
         self.temperature = temperature
 
@@ -162,55 +227,118 @@ class Storyteller:
             },
         ]
 
-    def _comfort_scene(
-        self, base: TemplateStory, attributes: Attributes, seed: int, telling: Telling, started: float
+    def helper_choices(self, emotion: str) -> list[tuple[str, str, tuple[str, ...]]]:
+        if self.helpers and self.helpers.get(emotion):
+            return [(h["helper"], h["setting"], tuple(h["objects"])) for h in self.helpers[emotion]]
+        return list(HELPERS[emotion])
+
+    def _safety(self, sentence: str, candidate: Candidate) -> str | None:
+        """The learned check's reason to refuse (None: safe); keeps the worst probability for ranking."""
+        if self.unsafe is None:
+            return None
+        answer = self.unsafe(sentence)
+        if isinstance(answer, tuple):
+            refused, probability, category = answer
+            candidate.unsafe_max = max(candidate.unsafe_max, probability)
+            return f"classifier: {category} {probability:.2f}" if refused else None
+        return "unsafe theme (classifier)" if answer else None
+
+    def _feeling(self, text: str, emotion: str) -> tuple[str | None, float]:
+        if self.emotion_of is None:
+            return None, 0.0
+        answer = self.emotion_of(text)
+        if isinstance(answer, tuple):
+            found, scores = answer
+            return found, softmax_share(scores, emotion)
+        return answer, 1.0 if answer == emotion else 0.0
+
+    def _generate(
+        self, base: TemplateStory, messages, prompt_text: str, seed: int, telling: Telling, started: float, stream: bool
     ) -> Iterator[Partial]:
+        """One candidate, gated sentence by sentence; yields partials only when ``stream`` (a single candidate)."""
         rng = random.Random(seed)
-        messages = self.prompt(base, attributes)
-        prompt_text = " ".join(m["content"] for m in messages)
-        for attempt in range(self.max_attempts):
-            helper, setting, objects = rng.choice(HELPERS[base.emotion])
-            prefill = f"Then {helper} came and"
-            telling.attempts += 1
-            accepted: list[str] = []
-            pending = prefill
-            reason = None
-            generation_started = time.perf_counter()
-            for piece in self.model.stream(messages, prefill, self.max_tokens, self.temperature, seed + attempt):
+        helper, setting, objects = rng.choice(self.helper_choices(base.emotion))
+        candidate = Candidate(helper, setting, objects)
+        telling.attempts += 1
+        pending = f"Then {helper} came and"
+        generation_started = time.perf_counter()
+        finished = False
+        pieces = self.model.stream(messages, pending, self.max_tokens, self.temperature, seed)
+        while not finished:
+            piece = next(pieces, None)
+            if piece is None:  # the model stopped: what is left may be a last complete sentence
+                finished = True
+                sentences, pending = split_sentences(pending.rstrip())
+            else:
                 if telling.first_token_ms is None:
                     telling.first_token_ms = (time.perf_counter() - started) * 1000
                 telling.tokens += 1
                 pending += piece
                 sentences, pending = split_sentences(pending)
-                for sentence in sentences:
-                    verdict = gates.check_sentence(sentence, prompt_text, " ".join(accepted), self.unsafe)
-                    if not verdict.passed:
-                        reason = "; ".join(verdict.reasons)
-                        break
-                    accepted.append(sentence)
-                    shown = " ".join(accepted)
-                    yield Partial(f"{base.title}\n{base.scenes[0].text}\n{shown}")
-                if reason or len(accepted) >= 2 or len(" ".join(accepted).split()) >= MAX_SCENE_WORDS:
+            for sentence in sentences:
+                verdict = gates.check_sentence(
+                    sentence, prompt_text, candidate.text, lambda s: self._safety(s, candidate)
+                )
+                if not verdict.passed:
+                    candidate.reason, candidate.refused_sentence = "; ".join(verdict.reasons), sentence
                     break
-            telling.generation_s += time.perf_counter() - generation_started
-            if reason is None and not accepted:
-                reason = "no complete sentence"
-            if reason is None and self.emotion_of is not None:
-                whole = " ".join([base.scenes[0].text, *accepted, base.scenes[-1].text])
-                if (found := self.emotion_of(whole)) != base.emotion:
-                    reason = f"off-emotion (reads as {found})"
-            if reason is None:
-                text = " ".join(accepted)
-                if len(text.split()) > MAX_SCENE_WORDS:
-                    text = accepted[0]
-                text = re.sub(rf"\b{re.escape(base.hero.name)}\b", base.hero.name, text, flags=re.IGNORECASE)
-                if text.count('"') % 2:  # a quotation cut short at the sentence cap
-                    text += '"'
-                prompt = template.illustration_prompt(setting, objects, base.hero, base.emotion)
-                return TemplateScene(text, setting, objects, prompt)
-            telling.rejections.append(reason)
-            logger.info("attempt %d rejected: %s", attempt + 1, reason)
-        return None
+                candidate.sentences.append(sentence)
+                if stream:
+                    yield Partial(f"{base.title}\n{base.scenes[0].text}\n{candidate.text}")
+            if candidate.reason or len(candidate.sentences) >= 2 or len(candidate.text.split()) >= MAX_SCENE_WORDS:
+                break
+        telling.generation_s += time.perf_counter() - generation_started
+        if candidate.reason is None and not candidate.sentences:
+            candidate.reason = "no complete sentence"
+        if candidate.reason is None:
+            whole = " ".join([base.scenes[0].text, candidate.text, base.scenes[-1].text])
+            found, candidate.feeling = self._feeling(whole, base.emotion)
+            if found is not None and found != base.emotion:
+                candidate.reason = f"off-emotion (reads as {found})"
+        if candidate.reason is None and self.coherence is not None:
+            candidate.coherence = self.coherence(base.scenes[0].text, candidate.text, base.emotion)
+        telling.candidates.append(candidate)
+        if candidate.reason is not None:
+            telling.rejections.append(candidate.reason)
+            logger.info("candidate %d rejected: %s", telling.attempts, candidate.reason)
+
+    def _comfort_scene(
+        self, base: TemplateStory, attributes: Attributes, seed: int, telling: Telling, started: float
+    ) -> Iterator[Partial]:
+        messages = self.prompt(base, attributes)
+        prompt_text = " ".join(m["content"] for m in messages)
+        stream = self.candidates == 1
+        passing: list[Candidate] = []
+        for attempt in range(self.max_attempts):
+            yield from self._generate(base, messages, prompt_text, seed + attempt, telling, started, stream)
+            if telling.candidates[-1].reason is None:
+                passing.append(telling.candidates[-1])
+            out_of_time = time.perf_counter() - started > self.budget_s
+            if len(passing) >= self.candidates or (passing and out_of_time):
+                break
+        if not passing:
+            return None
+        best = max(passing, key=lambda c: c.score)
+        telling.chosen = best
+        text = best.text
+        if len(text.split()) > MAX_SCENE_WORDS:
+            text = best.sentences[0]
+        text = re.sub(rf"\b{re.escape(base.hero.name)}\b", base.hero.name, text, flags=re.IGNORECASE)
+        if text.count('"') % 2:  # a quotation cut short at the sentence cap
+            text += '"'
+        if not stream:
+            yield Partial(f"{base.title}\n{base.scenes[0].text}\n{text}")
+        prompt = template.illustration_prompt(best.setting, best.objects, base.hero, base.emotion)
+        return TemplateScene(text, best.setting, best.objects, prompt)
+
+
+def softmax_share(scores: dict[str, float], emotion: str, temperature: float = 0.05) -> float:
+    """The share of ``emotion`` among cosine scores, sharpened (0..1)."""
+    if emotion not in scores:
+        return 0.0
+    top = max(scores.values())
+    weights = {e: math.exp((s - top) / temperature) for e, s in scores.items()}
+    return weights[emotion] / sum(weights.values())
 
 
 def split_sentences(text: str) -> tuple[list[str], str]:

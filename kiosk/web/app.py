@@ -20,7 +20,8 @@ def create_app(state: ScreenState, health: Callable[[], dict], grace_s: float = 
     def no_outside_requests(response: Response) -> Response:
         # The child's page loads nothing from anywhere but this kiosk.
         response.headers["Content-Security-Policy"] = (
-            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'"
+            "default-src 'self'; img-src 'self' data:; media-src 'self'; style-src 'self'; script-src 'self'; "
+            "base-uri 'none'; object-src 'none'; form-action 'none'; frame-ancestors 'none'"
         )
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response

@@ -29,13 +29,18 @@ class ScreenState:
 
     # -- changes from the bus ----------------------------------------------------------------
     def apply(self, event: Event) -> None:
+        """Take one event; a picture is checked and stored first, so a refused one leaves the screen as it was."""
+        picture_name = None
+        if isinstance(event, IllustrationEvent):
+            picture = base64.b64decode(event.image_b64, validate=True)
+            picture_name = self.media.put(event.event_id, event.media_type, picture)
         with self._lock:
-            message = self._apply(event)
+            message = self._apply(event, picture_name)
             self.updated = event.ts
         if message:
             self._broadcast(*message)
 
-    def _apply(self, event: Event) -> tuple[str, dict] | None:
+    def _apply(self, event: Event, picture_name: str | None = None) -> tuple[str, dict] | None:
         if isinstance(event, PresenceEvent):
             self.present = event.state == "arrived"
             if self.present and event.session_id != self.session_id:
@@ -58,12 +63,11 @@ class ScreenState:
             }
             return "story", self.story
         if isinstance(event, IllustrationEvent):
-            name = self.media.put(event.event_id, event.media_type, base64.b64decode(event.image_b64))
             picture = {
                 "story_id": event.story_id,
                 "scene_index": event.scene_index,
                 "scene_count": event.scene_count,
-                "url": f"/media/{name}",
+                "url": f"/media/{picture_name}",
                 "illustrator": event.illustrator,
             }
             self.pictures[event.scene_index] = picture

