@@ -105,6 +105,9 @@ def test_the_heros_name_keeps_its_spelling_and_quotes_are_closed():
     middle = telling.story.scenes[1].text
     assert name.upper() not in middle and name in middle
     assert middle.count('"') % 2 == 0
+    teller = Storyteller(ScriptedModel(f"smiled at {name}n. {name}n felt calm."))
+    _, telling = tell(teller, seed=4)
+    assert f"{name}n" not in telling.story.scenes[1].text and telling.story.scenes[1].text.count(name) == 2
 
 
 def test_several_candidates_are_written_and_the_best_passing_one_is_shown():

@@ -99,7 +99,7 @@ def check_declared_size(path: Path) -> tuple[int, int]:
             width, height = image.size
     except Image.DecompressionBombError:
         raise SourceError(f"{path} declares a gigapixel image; the largest photo is {MAX_SIDE}×{MAX_SIDE}") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, ImportError):  # ultralytics patches open()
         raise SourceError(f"{path} is not a readable image") from None
     if _too_large(width, height):
         raise SourceError(f"{path} is {width}×{height} pixels; the largest photo is {MAX_SIDE}×{MAX_SIDE}")

@@ -60,7 +60,7 @@ def declared_image(data: bytes) -> tuple[str | None, int, int]:
         raise ValueError(
             f"image declares more than {2 * Image.MAX_IMAGE_PIXELS} pixels: a decompression bomb"
         ) from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, ImportError):  # ultralytics patches open()
         raise ValueError("not a readable image") from None
 
 

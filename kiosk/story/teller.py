@@ -324,6 +324,9 @@ class Storyteller:
         if len(text.split()) > MAX_SCENE_WORDS:
             text = best.sentences[0]
         text = re.sub(rf"\b{re.escape(base.hero.name)}\b", base.hero.name, text, flags=re.IGNORECASE)
+        # a small model slips on an unusual name ("Lumin" for Lumi): a capitalised word that is the name plus a
+        # letter or two is the name, misspelt
+        text = re.sub(rf"\b{re.escape(base.hero.name)}[a-z]{{1,2}}\b", base.hero.name, text)
         if text.count('"') % 2:  # a quotation cut short at the sentence cap
             text += '"'
         if not stream:

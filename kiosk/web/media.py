@@ -39,7 +39,7 @@ def check_raster(media_type: str, body: bytes) -> None:
             kind, width, height = image.format, image.width, image.height
     except Image.DecompressionBombError:
         raise ValueError(f"{media_type} picture declares a gigapixel image: a decompression bomb") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, ImportError):  # ultralytics patches open()
         raise ValueError(f"{media_type} picture is not a readable image") from None
     if kind != RASTER_FORMATS[media_type]:
         raise ValueError(f"{media_type} picture is {kind}")
