@@ -1,11 +1,17 @@
 """Pipeline benchmark (JSON): page-ready time, face → story → pictures latency, peak memory.
 
 1. Start everything as `kiosk run` does (broker + five services, camera on the sample photo) and time
-   until the page answers /healthz and until it holds a story with all its pictures; then read each
+   until the page answers /healthz and until it holds a story with all its pictures; then stop that camera
+   (one camera account on the bus at a time: the broker binds client ids to accounts) and read each
    process's peak RSS (VmHWM).
 2. Five times: a fresh visit through the running pipeline (camera in this process on the sample photo,
    5 steady frames at 15 fps), timing each stage from the first frame that shows the face to the last
    illustration arriving on the bus (what the web service pushes to the page).
+
+Each visit waits for its own session's pictures (a late picture of an earlier story once ended a visit's
+wait early: KeyError, no figures). The clock has a persistent session, so a dropped connection loses
+nothing; a visit that still misses a stage is reported with what it missed and replaced by another, and the
+broker log's last lines go into the output whenever a client was dropped.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -20,6 +27,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+from bench import machine
 from kiosk import broker
 from kiosk.bus import Bus
 from kiosk.camera.service import CameraService
@@ -27,6 +35,8 @@ from kiosk.config import BrokerConfig, CameraConfig, Settings, WebConfig
 from kiosk.events import PIPELINE_TOPICS, Topics, parse_event
 from kiosk.service import broker_address
 from kiosk.supervisor import Supervisor
+
+STAGE_TIMEOUT_S = 60.0
 
 
 def peak_rss_mib(pid: int) -> float | None:
@@ -74,13 +84,13 @@ def start_kiosk(run_dir: Path) -> tuple[Supervisor, Settings, dict]:
 
 
 class StageClock:
-    """Receive times of each pipeline stage for one session, on the monitor account."""
+    """Receive times of each pipeline stage, per session, on the monitor account (a persistent session)."""
 
     def __init__(self, settings: Settings) -> None:
         self.topics = Topics(settings.kiosk_id)
         self.times: dict[str, dict[str, float]] = {}
-        self.done = threading.Event()
-        self.bus = Bus(broker_address(settings, "monitor"), f"bench-clock-{uuid.uuid4().hex[:6]}", persistent=False)
+        self.finished = threading.Condition()
+        self.bus = Bus(broker_address(settings, "monitor"), f"bench-clock-{uuid.uuid4().hex[:6]}", persistent=True)
         for kind in ("emotion", "story_partial", "story", "illustration"):
             self.bus.subscribe(f"{self.topics.base}/{PIPELINE_TOPICS[kind]}", self._receive(kind))
 
@@ -88,15 +98,26 @@ class StageClock:
         def handle(message) -> None:
             now = time.time()
             event = parse_event(kind, message.payload)
-            stages = self.times.setdefault(event.session_id, {})
-            stages.setdefault(kind, now)
-            if kind == "illustration":
-                stages["illustrations"] = stages.get("illustrations", 0) + 1
-                if stages["illustrations"] == event.scene_count:
-                    stages["last_illustration"] = now
-                    self.done.set()
+            with self.finished:
+                stages = self.times.setdefault(event.session_id, {})
+                stages.setdefault(kind, now)
+                if kind == "illustration":
+                    stages["illustrations"] = stages.get("illustrations", 0) + 1
+                    if stages["illustrations"] == event.scene_count:
+                        stages["last_illustration"] = now
+                        self.finished.notify_all()
 
         return handle
+
+    def wait_story(self, session_id: str, timeout: float) -> dict[str, float]:
+        """The stages seen for ``session_id`` once its last picture arrived (or what there is at timeout)."""
+        with self.finished:
+            self.finished.wait_for(lambda: "last_illustration" in self.times.get(session_id, {}), timeout)
+            return dict(self.times.get(session_id, {}))
+
+
+class VisitFailed(RuntimeError):
+    """A visit that did not show every stage in time."""
 
 
 def one_visit(settings: Settings, clock: StageClock) -> dict[str, float]:
@@ -107,14 +128,19 @@ def one_visit(settings: Settings, clock: StageClock) -> dict[str, float]:
             face_times["face"], face_times["session"] = time.time(), event.session_id
 
     camera = CameraService(settings, once=True, on_event=on_event, client_id=f"bench-camera-{uuid.uuid4().hex[:6]}")
-    clock.done.clear()
     camera.start()
     camera.bus.wait_connected(10)
     first_frame = time.time()
-    camera.loop()
-    camera.stop()
-    clock.done.wait(30)
-    stages = clock.times[face_times["session"]]
+    try:
+        camera.loop()
+        if "session" not in face_times:
+            raise VisitFailed("the camera published no face")
+        stages = clock.wait_story(face_times["session"], STAGE_TIMEOUT_S)
+    finally:
+        camera.stop()
+    missing = [s for s in ("emotion", "story_partial", "story", "last_illustration") if s not in stages]
+    if missing:
+        raise VisitFailed(f"session {face_times['session']}: no {', '.join(missing)} within {STAGE_TIMEOUT_S:.0f} s")
     ms = lambda a, b: round((b - a) * 1000, 1)  # noqa: E731
     return {
         "face_in_source_to_face_event_ms": ms(first_frame, face_times["face"]),
@@ -124,6 +150,11 @@ def one_visit(settings: Settings, clock: StageClock) -> dict[str, float]:
         "story_to_last_illustration_ms": ms(stages["story"], stages["last_illustration"]),
         "face_in_source_to_last_illustration_ms": ms(first_frame, stages["last_illustration"]),
     }
+
+
+def broker_log_tail(run_dir: Path, lines: int = 40) -> list[str]:
+    log = run_dir / "mosquitto.log"
+    return log.read_text(errors="replace").splitlines()[-lines:] if log.exists() else []
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -138,23 +169,36 @@ def main(argv: list[str] | None = None) -> int:
             figures["start_to_first_story_on_page_s"] = (
                 round(first_story + figures["page_ready_s"], 2) if first_story is not None else None
             )
+            camera_peak = peak_rss_mib(supervisor.pids()["camera"]) if "camera" in supervisor.pids() else None
+            supervisor.stop_service("camera")  # the visits below bring their own camera
             clock = StageClock(settings)
             clock.bus.start()
-            clock.bus.wait_connected(10)
-            time.sleep(0.3)
-            visits = [one_visit(settings, clock) for _ in range(args.runs)]
-            figures["visits"] = args.runs
-            figures["median"] = {key: statistics.median(v[key] for v in visits) for key in visits[0]}
+            if not clock.bus.wait_subscribed(10):
+                raise RuntimeError("the bench's monitor client could not subscribe")
+            visits, failed = [], []
+            while len(visits) < args.runs and len(failed) <= args.runs:
+                try:
+                    visits.append(one_visit(settings, clock))
+                except VisitFailed as exc:
+                    print(f"bench: visit failed: {exc}", file=sys.stderr)
+                    failed.append(str(exc))
+            figures["visits"] = len(visits)
+            figures["failed_visits"] = failed
+            if visits:
+                figures["median"] = {key: statistics.median(v[key] for v in visits) for key in visits[0]}
             figures["all"] = visits
-            rss = {name: peak_rss_mib(pid) for name, pid in supervisor.pids().items()}
+            rss = {"camera": camera_peak} | {name: peak_rss_mib(pid) for name, pid in supervisor.pids().items()}
             if supervisor.mosquitto and supervisor.mosquitto.process:
                 rss["mosquitto"] = peak_rss_mib(supervisor.mosquitto.process.pid)
             figures["peak_rss_mib"] = rss | {"total": round(sum(v for v in rss.values() if v), 1)}
+            figures["clock_disconnects"] = clock.bus.disconnects
+            if failed or clock.bus.disconnects:
+                figures["broker_log_tail"] = broker_log_tail(Path(tmp))
             clock.bus.stop()
         finally:
             supervisor.stop()
-    print(json.dumps({"benchmark": "pipeline", "machine": "2-core CPU, no GPU"} | figures, indent=2))
-    return 0
+    print(json.dumps({"benchmark": "pipeline", "machine": machine.describe()} | figures, indent=2))
+    return 0 if len(visits) == args.runs else 1
 
 
 if __name__ == "__main__":

@@ -26,7 +26,16 @@ logger = logging.getLogger(__name__)
 
 BROKER_DIR = PROJECT_ROOT / "broker"
 PR_SET_PDEATHSIG = 1
-USERS = ("camera", "emotion", "story", "illustrate", "web", "dashboard", "deploy", "monitor", "staff")
+# One account per process that talks to the broker. The broker makes a client's id its account name
+# (use_username_as_clientid), so no account can take over another's session, and a second connection with
+# one account replaces the first: `supervisor` (kiosk run's status watcher) and `homeassistant` exist so that
+# they never share an account with `monitor` or `staff` clients running beside them.
+USERS = (
+    "camera", "emotion", "story", "illustrate", "web", "dashboard", "deploy", "monitor", "supervisor", "staff",
+    "homeassistant",
+)  # fmt: skip
+# Accounts whose service deletes a command the broker stored (they may read and write cmd/+/set).
+CLEARS_STORED_COMMANDS = ("dashboard",)
 
 
 class BrokerError(RuntimeError):
@@ -92,7 +101,8 @@ class BrokerFiles:
 def tls_listener(port: int, bind: str, cert_dir: Path) -> str:
     """The TLS listener block: server certificate from ``cert_dir`` (broker/make-certs.sh), TLS ≥ 1.2.
 
-    ``per_listener_settings false`` makes the passwords and the ACL apply here exactly as on loopback.
+    ``per_listener_settings false`` makes the passwords and the ACL apply here exactly as on loopback;
+    ``use_username_as_clientid`` is a listener option, so it is set here as well.
     """
     for name in ("ca.crt", "server.crt", "server.key"):
         if not (cert_dir / name).is_file():
@@ -101,6 +111,7 @@ def tls_listener(port: int, bind: str, cert_dir: Path) -> str:
         [
             "# TLS for remote staff dashboards: same accounts and ACL as loopback.",
             f"listener {port} {bind}",
+            "use_username_as_clientid true",
             f"cafile {cert_dir / 'ca.crt'}",
             f"certfile {cert_dir / 'server.crt'}",
             f"keyfile {cert_dir / 'server.key'}",
@@ -162,6 +173,14 @@ class MosquittoProcess:
                 raise BrokerError(f"mosquitto did not listen on port {self.files.port} in {timeout} s")
             time.sleep(0.05)
         logger.info("mosquitto listening on 127.0.0.1:%d", self.files.port)
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
+
+    def exited(self) -> int | None:
+        """The exit code once the broker has died or stopped, else None."""
+        return self.process.poll() if self.process is not None else None
 
     def stop(self, kill: bool = False) -> None:
         if self.process is None or self.process.poll() is not None:

@@ -114,7 +114,7 @@ def run_once(settings: Settings, source: str, timeout: float = 60.0, out: TextIO
             supervisor.start(startup_timeout=timeout)
             observer = Observer(settings, out)
             observer.bus.start()
-            if not observer.bus.wait_connected(10):
+            if not observer.bus.wait_subscribed(10):
                 print("kiosk: the monitor could not connect to the broker", file=sys.stderr)
                 return EXIT_TIMEOUT
             camera = CameraService(settings, once=True, on_event=lambda e: observer.emit(PIPELINE_TOPICS[e.kind], e))

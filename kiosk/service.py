@@ -5,9 +5,21 @@ answers with (one by one, so a storyteller can stream). The base validates each 
 ``error`` with the reason and keeps running, skips an event it has already handled (idempotent by
 ``event_id``), and reports ``online``/``stopped`` on its retained status topic.
 
-It also answers the staff commands a service declares (``pause``, ``reload-models``; a retained command is
-refused), publishes its ``metrics`` every ``metrics_interval_s``, and under systemd says ``READY=1`` and
-pings the watchdog only while its handler and main loop are making progress, so a hung service is restarted.
+It also answers the staff commands a service declares (``pause``, ``reload-models``), publishes its
+``metrics`` every ``metrics_interval_s``, and under systemd says ``READY=1`` and pings the watchdog only while
+its handler and main loop are making progress, so a hung service is restarted.
+
+Commands are never obeyed from the broker's store. Command subscriptions keep the retain flag as published
+(MQTT v5 "retain as published"), so a command sent with retain set is refused live as well as when it is
+replayed at start-up; the account that may send commands (``dashboard``) also watches for stored commands
+and deletes each one at once with an empty retained message. Mosquitto 2.0 cannot refuse a retained publish
+by ACL, so this is the whole defence: nothing acts on a stored command, and nothing stays stored.
+
+The face crop is ephemeral: its reader subscribes at QoS 0, so the broker hands a face to the socket and
+keeps no copy (none reaches ``mosquitto.db``, and none is queued for a reader that is away). No loss comes of
+it: the reader answers each face on ``receipt/face`` with the face's id, and until then the camera sends it
+again every few seconds, for up to ``EPHEMERAL_HOLD_S``, from its own memory (through an emotion service
+restart or a broker restart alike); the reader handles each ``event_id`` once.
 """
 
 from __future__ import annotations
@@ -20,8 +32,10 @@ from collections import OrderedDict
 from collections.abc import Iterable
 
 import paho.mqtt.client as mqtt
+from pydantic import BaseModel, ConfigDict, Field
 
 from kiosk import procstats, sdnotify
+from kiosk.broker import CLEARS_STORED_COMMANDS
 from kiosk.bus import BrokerAddress, Bus
 from kiosk.config import Settings
 from kiosk.events import PIPELINE_TOPICS, Command, ErrorEvent, Event, ServiceMetrics, Topics, parse_event
@@ -29,6 +43,16 @@ from kiosk.events import PIPELINE_TOPICS, Command, ErrorEvent, Event, ServiceMet
 logger = logging.getLogger(__name__)
 
 SEEN_LIMIT = 2048
+EPHEMERAL_KINDS = frozenset({"face"})  # carry the child's picture: never queued, never stored by the broker
+EPHEMERAL_HOLD_S = 30.0  # how long the camera keeps sending a face nobody confirmed (a child waits this long)
+
+
+class Receipt(BaseModel):
+    """``receipt/<kind>``: the reader of an ephemeral event has it. The event's id, nothing else."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    event_id: str = Field(min_length=1, max_length=64)
 
 
 def broker_address(settings: Settings, user: str) -> BrokerAddress:
@@ -62,6 +86,7 @@ class Service:
         self._last_beat = time.monotonic()
         self._cpu = procstats.CpuMeter()
         self._started = False
+        self._receipts_for: set[str] = set()
 
     # -- to override ------------------------------------------------------------------------
     def setup(self) -> None:
@@ -87,7 +112,27 @@ class Service:
 
     # -- machinery --------------------------------------------------------------------------
     def publish(self, event: Event) -> None:
-        self.bus.publish(getattr(self.topics, event.kind), event.to_json(), qos=1)
+        topic = getattr(self.topics, event.kind)
+        if event.kind not in EPHEMERAL_KINDS:
+            self.bus.publish(topic, event.to_json(), qos=1)
+            return
+        if event.kind not in self._receipts_for:  # subscribed before the first face: the broker keeps order
+            self._receipts_for.add(event.kind)
+            self.bus.subscribe(self._receipt_topic(event.kind), self._on_receipt)
+        self.bus.publish_held(event.event_id, topic, event.to_json(), EPHEMERAL_HOLD_S)
+
+    def _receipt_topic(self, kind: str) -> str:
+        return f"{self.topics.base}/receipt/{PIPELINE_TOPICS[kind]}"
+
+    def _on_receipt(self, message: mqtt.MQTTMessage) -> None:
+        try:
+            self.bus.confirm(Receipt.model_validate_json(message.payload).event_id)
+        except ValueError:
+            logger.warning("%s: unreadable receipt on %s", self.name, message.topic)
+
+    def _send_receipt(self, kind: str, event_id: str) -> None:
+        if kind in EPHEMERAL_KINDS:
+            self.bus.publish(self._receipt_topic(kind), Receipt(event_id=event_id).model_dump_json().encode())
 
     def publish_error(self, topic: str, reason: str, payload: bytes) -> None:
         self.errors += 1
@@ -117,6 +162,7 @@ class Service:
                 return
             if event.event_id in self._seen:
                 logger.info("%s: %s %s already handled; skipped", self.name, kind, event.event_id)
+                self._send_receipt(kind, event.event_id)
                 return
             self._remember(event.event_id)
             try:
@@ -125,15 +171,17 @@ class Service:
             except Exception as exc:  # a bad event must not stop the service
                 logger.exception("%s: failed on %s %s", self.name, kind, event.event_id)
                 self.publish_error(message.topic, f"{type(exc).__name__}: {exc}", message.payload)
-                return
-            self.handled += 1
+            else:
+                self.handled += 1
+            self._send_receipt(kind, event.event_id)
 
         return receive
 
     def _on_command_message(self, action: str):
         def receive(message: mqtt.MQTTMessage) -> None:
             if message.retain:
-                self.publish_error(message.topic, "retained commands are refused (they would replay at start)", b"")
+                if message.payload:  # an empty retained message is the deletion of a stored command
+                    self.publish_error(message.topic, "retained commands are refused (the broker stores them)", b"")
                 return
             try:
                 command = Command.model_validate_json(message.payload)
@@ -148,6 +196,12 @@ class Service:
             self.bus.publish_status("online", **self.status_detail())
 
         return receive
+
+    def _delete_stored_command(self, message: mqtt.MQTTMessage) -> None:
+        """A command the broker stored (sent with retain): overwrite it with nothing, so it never replays."""
+        if message.retain and message.payload:
+            logger.warning("%s: deleting a stored command on %s", self.name, message.topic)
+            self.bus.publish(message.topic, b"", qos=1, retain=True)
 
     def metrics(self) -> ServiceMetrics:
         return ServiceMetrics(
@@ -207,9 +261,12 @@ class Service:
         """Set up, connect and subscribe (returns at once; the bus works in the background)."""
         self.setup()
         for kind in self.listens:
-            self.bus.subscribe(f"{self.topics.base}/{PIPELINE_TOPICS[kind]}", self._on_message(kind))
+            qos = 0 if kind in EPHEMERAL_KINDS else 1
+            self.bus.subscribe(f"{self.topics.base}/{PIPELINE_TOPICS[kind]}", self._on_message(kind), qos=qos)
         for action in self.commands:
-            self.bus.subscribe(self.topics.command(action), self._on_command_message(action))
+            self.bus.subscribe(self.topics.command(action), self._on_command_message(action), retain_as_published=True)
+        if self.name in CLEARS_STORED_COMMANDS:
+            self.bus.subscribe(self.topics.command("+"), self._delete_stored_command, retain_as_published=True)
         self.bus.start()
         threading.Thread(target=self._housekeeping, name=f"{self.name}-housekeeping", daemon=True).start()
         sdnotify.notify("READY=1", f"STATUS={self.name} running")

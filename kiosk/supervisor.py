@@ -2,6 +2,8 @@
 
 Development and demonstration use this; production uses the systemd units in ``systemd/``. The camera
 starts last, once every other service says ``online``, so the first child's face never meets an empty bus.
+The broker is restarted too (with the same backoff), from its own persistence: services reconnect to the
+same sessions and what they published meanwhile waits in their outboxes, so no event is lost.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 30.0
 STOP_GRACE_S = 10.0
+HEALTHY_AFTER_S = 60.0  # a process that ran this long starts its backoff from the beginning again
 
 
 @dataclass
@@ -44,15 +47,19 @@ def write_settings(settings: Settings, run_dir: Path) -> Path:
     return path
 
 
+def backoff_s(restarts: int) -> float:
+    return min(MAX_BACKOFF_S, 2.0**restarts)
+
+
 class StatusWatcher:
-    """Follows the retained ``status/<service>`` topics with the monitor account."""
+    """Follows the retained ``status/<service>`` topics with its own account (``supervisor``)."""
 
     def __init__(self, settings: Settings) -> None:
         self.topics = Topics(settings.kiosk_id)
         self.states: dict[str, str] = {}
         self.changed = threading.Condition()
         self.bus = Bus(
-            broker_address(settings, "monitor"), client_id=f"kiosk-{settings.kiosk_id}-supervisor", persistent=False
+            broker_address(settings, "supervisor"), client_id=f"kiosk-{settings.kiosk_id}-supervisor", persistent=False
         )
         self.bus.subscribe(self.topics.status("+"), self._on_status)
 
@@ -88,6 +95,9 @@ class Supervisor:
         self.mosquitto: broker.MosquittoProcess | None = None
         self.settings_path: Path | None = None
         self.watcher: StatusWatcher | None = None
+        self.broker_restarts = 0
+        self._broker_next_start = 0.0
+        self._broker_started_at = 0.0
 
     # -- lifecycle ---------------------------------------------------------------------------
     def request_stop(self) -> None:
@@ -108,6 +118,7 @@ class Supervisor:
             )
             self.mosquitto = broker.MosquittoProcess(files)
             self.mosquitto.start()
+            self._broker_started_at = time.monotonic()
         self.settings_path = write_settings(self.settings, run_dir)
         self.watcher = StatusWatcher(self.settings)
         self.watcher.bus.start()
@@ -143,22 +154,46 @@ class Supervisor:
         logger.info("started %s (pid %d)", child.name, child.process.pid)
 
     def watch(self) -> None:
-        """Restart crashed services with backoff until ``stop``."""
+        """Restart a crashed broker and crashed services, each with backoff, until ``stop``."""
         while not self.stopping.wait(0.5):
-            for child in self.children.values():
+            self._watch_broker()
+            for child in list(self.children.values()):
                 if child.process is None or child.process.poll() is None:
                     continue
                 now = time.monotonic()
                 if child.next_start == 0.0:
-                    if now - child.started_at > 60:
+                    if now - child.started_at > HEALTHY_AFTER_S:
                         child.restarts = 0
-                    delay = min(MAX_BACKOFF_S, 2.0**child.restarts)
+                    delay = backoff_s(child.restarts)
                     logger.error("%s exited with %s; restarting in %.0f s", child.name, child.process.returncode, delay)
                     child.next_start = now + delay
                 elif now >= child.next_start:
                     child.restarts += 1
                     child.next_start = 0.0
                     self._spawn(child)
+
+    def _watch_broker(self) -> None:
+        """Start our Mosquitto again when it died: at once the first time, then with growing pauses."""
+        if self.mosquitto is None or self.stopping.is_set() or (code := self.mosquitto.exited()) is None:
+            return
+        now = time.monotonic()
+        if self._broker_next_start == 0.0:
+            if now - self._broker_started_at > HEALTHY_AFTER_S:
+                self.broker_restarts = 0
+            delay = 0.0 if self.broker_restarts == 0 else backoff_s(self.broker_restarts - 1)
+            logger.error("mosquitto exited with %s; restarting in %.0f s", code, delay)
+            self._broker_next_start = now + delay
+        if now < self._broker_next_start:
+            return
+        self.broker_restarts += 1
+        self._broker_next_start = 0.0
+        try:
+            self.mosquitto.start()
+        except broker.BrokerError as exc:
+            logger.error("mosquitto did not start again: %s", exc)
+            return
+        self._broker_started_at = time.monotonic()
+        logger.info("mosquitto restarted (restart %d); the services reconnect to their sessions", self.broker_restarts)
 
     def stop(self) -> None:
         self.stopping.set()
@@ -178,6 +213,17 @@ class Supervisor:
             self.watcher.bus.stop()
         if self.mosquitto:
             self.mosquitto.stop()
+
+    def stop_service(self, name: str) -> None:
+        """Stop one service for good (a benchmark that brings its own camera); ``watch`` leaves it stopped."""
+        child = self.children.pop(name)
+        if child.process and child.process.poll() is None:
+            child.process.terminate()
+            try:
+                child.process.wait(timeout=STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                child.process.kill()
+                child.process.wait()
 
     def pids(self) -> dict[str, int]:
         return {c.name: c.process.pid for c in self.children.values() if c.process and c.process.poll() is None}

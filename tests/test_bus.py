@@ -5,7 +5,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -14,6 +13,7 @@ from kiosk.supervisor import write_settings
 from tests.conftest import Recorder, start_bus, wait_for
 
 pytestmark = pytest.mark.integration
+QUIET = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
 
 
 def test_nothing_published_while_the_broker_is_away_is_lost(settings, connect, mosquitto):
@@ -69,12 +69,15 @@ def test_status_is_retained_online_stopped_and_offline_by_last_will(settings, co
     start_bus(watcher)
 
     def last_state():
-        payloads = statuses.payloads(topics.status("story"))
+        payloads = statuses.payloads(topics.status("illustrate"))
         return StatusPayload.model_validate_json(payloads[-1]).state if payloads else None
 
     env = os.environ | {"KIOSK_CONFIG": str(write_settings(settings, tmp_path))}
     service = subprocess.Popen(
-        [sys.executable, "-m", "kiosk", "serve", "story"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [sys.executable, "-m", "kiosk", "serve", "illustrate"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         assert wait_for(lambda: last_state() == "online", timeout=20)
@@ -84,7 +87,10 @@ def test_status_is_retained_online_stopped_and_offline_by_last_will(settings, co
         service.kill()
         service.wait()
     service = subprocess.Popen(
-        [sys.executable, "-m", "kiosk", "serve", "story"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [sys.executable, "-m", "kiosk", "serve", "illustrate"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         assert wait_for(lambda: last_state() == "online", timeout=20)
@@ -96,15 +102,19 @@ def test_status_is_retained_online_stopped_and_offline_by_last_will(settings, co
 
     late = Recorder()  # a dashboard that connects later still sees the last status
     newcomer = connect("staff")
-    newcomer.subscribe(topics.status("story"), late)
+    newcomer.subscribe(topics.status("illustrate"), late)
     start_bus(newcomer)
     assert wait_for(lambda: late.payloads() and b'"stopped"' in late.payloads()[-1])
 
 
-def test_commands_are_never_retained(settings, connect):
+def test_commands_and_faces_are_never_retained(settings, connect):
+    topics = Topics(settings.kiosk_id)
     bus = start_bus(connect("staff"))
     with pytest.raises(ValueError, match="never retained"):
-        bus.publish(Topics(settings.kiosk_id).command("pause"), b"{}", retain=True)
+        bus.publish(topics.command("pause"), b"{}", retain=True)
+    with pytest.raises(ValueError, match="never retained"):
+        bus.publish(topics.face, b"{}", retain=True)
+    bus.publish(topics.command("pause"), b"", retain=True).wait_for_publish(5)  # deleting a stored one is fine
 
 
 def test_supervisor_restarts_a_crashed_service(settings):
@@ -112,16 +122,31 @@ def test_supervisor_restarts_a_crashed_service(settings):
 
     from kiosk.supervisor import Supervisor
 
-    supervisor = Supervisor(settings, ["story"], own_broker=False)
+    supervisor = Supervisor(settings, ["illustrate"], own_broker=False)
     supervisor.start(startup_timeout=30)
     watcher = threading.Thread(target=supervisor.watch, daemon=True)
     watcher.start()
     try:
-        first_pid = supervisor.pids()["story"]
+        first_pid = supervisor.pids()["illustrate"]
         os.kill(first_pid, signal.SIGKILL)
-        assert wait_for(lambda: supervisor.pids().get("story", first_pid) != first_pid, timeout=15)
-        assert supervisor.watcher.wait_online(["story"], timeout=20) == []
+        assert wait_for(lambda: supervisor.pids().get("illustrate", first_pid) != first_pid, timeout=15)
+        assert supervisor.watcher.wait_online(["illustrate"], timeout=20) == []
     finally:
         supervisor.stop()
         watcher.join(5)
-    time.sleep(0.1)
+
+
+def test_a_held_message_is_sent_again_until_confirmed_and_given_up_after_its_time(settings, connect):
+    """What the face relies on: the broker keeps no copy of it for a reader that is away."""
+    topics = Topics(settings.kiosk_id)
+    camera = start_bus(connect("camera"))
+    camera.publish_held("face-1", topics.face, b'{"n": 1}', hold_s=30)
+    camera.publish_held("nobody", topics.presence, b'{"n": 2}', hold_s=1.0)  # never confirmed
+    assert wait_for(lambda: camera.unconfirmed_dropped == 1, timeout=10)
+    received = Recorder()
+    emotion = connect("emotion")
+    emotion.subscribe(topics.face, received, qos=0)
+    start_bus(emotion)
+    assert wait_for(lambda: received.payloads(), timeout=10)  # sent again after the reader came
+    camera.confirm("face-1")
+    assert camera.held == 0 and set(received.payloads()) == {b'{"n": 1}'}

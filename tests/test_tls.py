@@ -5,16 +5,14 @@ from __future__ import annotations
 import shutil
 import ssl
 import subprocess
-import uuid
 from pathlib import Path
 
 import pytest
 
 from kiosk import broker
-from kiosk.bus import BrokerAddress, Bus
 from kiosk.config import PROJECT_ROOT, TlsListenerConfig
 from kiosk.events import StatusPayload, Topics
-from tests.conftest import Recorder, wait_for
+from tests.conftest import RawClient, wait_for
 
 pytestmark = [
     pytest.mark.integration,
@@ -41,11 +39,8 @@ def tls_broker(tmp_path):
     process.stop()
 
 
-def client(port: int, user: str | None, password: str | None, ca: Path | None) -> Bus:
-    address = BrokerAddress("127.0.0.1", port, user, password, str(ca) if ca else None)
-    bus = Bus(address, f"tls-{user}-{uuid.uuid4().hex[:6]}", persistent=False)
-    bus.start()
-    return bus
+def client(port: int, user: str | None, password: str | None, ca: Path | None, client_id: str | None = None):
+    return RawClient(port, user, password, client_id=client_id, ca_file=ca)
 
 
 def test_make_certs_gives_a_ca_signed_server_certificate_with_private_keys(tmp_path):
@@ -75,24 +70,47 @@ def test_a_dashboard_over_tls_sees_status_under_the_same_acl(tls_broker):
     service = client(files.port, "emotion", passwords["emotion"], None)  # loopback, plain
     staff = client(tls.port, "staff", passwords["staff"], certs / "ca.crt")
     try:
-        assert service.wait_connected(10) and staff.wait_connected(10)
-        seen = Recorder()
-        staff.subscribe("kiosk/tlskiosk/#", seen)
-        wait_for(lambda: False, timeout=0.3)
+        assert service.connect() == "Success" and staff.connect() == "Success"
+        assert staff.subscribe("kiosk/tlskiosk/#") == ["Granted QoS 1"]
+        assert service.publish(topics.face, b'{"probe": "crop"}') == "Not authorized"  # not emotion's to write
         status = StatusPayload(state="online", service="emotion").model_dump_json().encode()
-        service.publish(topics.status("emotion"), status).wait_for_publish(5)
-        service.publish(topics.face, b'{"probe": "crop"}').wait_for_publish(5)  # not the emotion account's to write
-        assert wait_for(lambda: topics.status("emotion") in seen.topics())
-        wait_for(lambda: False, timeout=0.3)
-        assert topics.face not in seen.topics()
+        assert service.publish(topics.status("emotion"), status) == "Success"
+        assert staff.wait_message(lambda m: m[0] == topics.status("emotion"))  # after the refused face
+        assert [t for t, _, _ in staff.received()] == [topics.status("emotion")]
     finally:
-        service.stop()
-        staff.stop()
+        service.close()
+        staff.close()
 
 
-@pytest.mark.parametrize(
-    "how", ["no TLS", "unknown CA", "wrong password", "anonymous"], ids=lambda h: h.replace(" ", "-")
-)
+def test_no_tls_client_can_take_over_a_service_session(tls_broker):
+    """The client-id binding holds on the TLS listener too: staff sending the emotion service's id is staff."""
+    files, tls, passwords, certs = tls_broker
+    topics = Topics("tlskiosk")
+    service = client(files.port, "emotion", passwords["emotion"], None, client_id="kiosk-tlskiosk-emotion")
+    assert service.connect() == "Success"
+    assert service.subscribe(topics.status("emotion")) == ["Granted QoS 1"]
+    try:
+        for client_id in ("kiosk-tlskiosk-emotion", "emotion"):
+            intruder = client(tls.port, "staff", passwords["staff"], certs / "ca.crt", client_id=client_id)
+            assert intruder.connect() == "Success"
+            intruder.close()
+        marker = StatusPayload(state="online", service="emotion").model_dump_json().encode()
+        assert service.publish(topics.status("emotion"), marker) == "Success"
+        assert service.wait_message(lambda m: m[1] == marker)  # its own connection still carries its traffic
+        assert service.disconnects == []
+    finally:
+        service.close()
+
+
+EXPECTED_REFUSAL = {
+    "no TLS": "dropped",  # plain MQTT to the TLS port: the broker closes the connection unanswered
+    "unknown CA": "connection failed: SSLCertVerificationError",
+    "wrong password": "Not authorized",
+    "anonymous": "Not authorized",
+}
+
+
+@pytest.mark.parametrize("how", list(EXPECTED_REFUSAL), ids=lambda h: h.replace(" ", "-"))
 def test_the_tls_listener_refuses(tls_broker, tmp_path, how):
     _, tls, passwords, certs = tls_broker
     other_ca = make_certs(tmp_path / "other") / "ca.crt"
@@ -105,14 +123,16 @@ def test_the_tls_listener_refuses(tls_broker, tmp_path, how):
         password = "wrong"
     else:
         user, password = None, None
+    refused, allowed = (
+        client(tls.port, user, password, ca),
+        client(tls.port, "staff", passwords["staff"], certs / "ca.crt"),
+    )
     try:
-        bus = client(tls.port, user, password, ca)
-    except ssl.SSLError:
-        return  # refused while setting up TLS: also a refusal
-    try:
-        assert not bus.wait_connected(2.0)
+        assert refused.connect().startswith(EXPECTED_REFUSAL[how])
+        assert allowed.connect() == "Success"  # the same listener, with everything right
     finally:
-        bus.stop()
+        refused.close()
+        allowed.close()
 
 
 def test_the_staff_page_over_https_with_a_secure_cookie(settings, tmp_path):
