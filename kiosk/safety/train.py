@@ -105,6 +105,7 @@ def save_artefact(model, head, out: Path, manifest_fields: dict) -> None:
 
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".train-", dir=out.parent))
+    model.peft_config["default"].base_model_name_or_path = "sentence-transformers/all-MiniLM-L6-v2"  # not a local path
     model.save_pretrained(str(staging / "adapter"))
     (staging / "adapter" / "README.md").unlink(missing_ok=True)  # peft's empty template card; ours is beside
     save_file({k: v.contiguous() for k, v in head.state_dict().items()}, str(staging / "head.safetensors"))

@@ -173,6 +173,7 @@ def export_gguf_adapter(model, tokenizer, llama_cpp_src: Path, out_file: Path) -
         raise SystemExit(f"kiosk story tune: {converter} not found (make tune-story fetches llama.cpp's source)")
     with tempfile.TemporaryDirectory(prefix="lora-") as work:
         peft_dir, base_dir = Path(work) / "peft", Path(work) / "base"
+        model.peft_config["default"].base_model_name_or_path = "HuggingFaceTB/SmolLM2-135M-Instruct"  # not a local path
         model.save_pretrained(str(peft_dir))
         shutil.copytree(peft_dir, out_file.parent / "peft", dirs_exist_ok=True)  # kept if the conversion fails
         base = model.base_model.model
