@@ -189,3 +189,13 @@ def test_transformers_backend_loads_a_local_directory(tmp_path):
     assert model.name == f"transformers:{tmp_path.name}"
     assert pieces and all(isinstance(p, str) for p in pieces)
     assert set("".join(pieces).split()) <= set(vocabulary)
+
+
+@needs_llama
+def test_the_gguf_model_is_reloaded_between_generations_to_bound_its_memory():
+    model = open_model("llama-cpp", smollm2_gguf(), threads=1)
+    model.RELOAD_EVERY = 2
+    messages = [{"role": "user", "content": "Hello"}]
+    texts = ["".join(model.stream(messages, "Then a kind owl came and", 4, 0.0, 0)) for _ in range(5)]
+    assert model.reloads == 2 and model.generations == 1
+    assert len(set(texts)) == 1 and texts[0]  # the same model after a reload: the same greedy words
