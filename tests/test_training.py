@@ -202,3 +202,40 @@ def test_csv_and_image_folder_loaders(tmp_path):
     (tmp_path / "bad.csv").write_text("label,pixels\n1,0 0\n")
     with pytest.raises(ValueError, match="lacks columns"):
         load_faces(tmp_path / "bad.csv")
+
+
+def test_a_time_budget_fits_the_epochs_and_ends_the_decay_with_them(tmp_path):
+    """``--minutes``: the first epoch is timed, the run keeps only the epochs that fit, and the learning rate
+    still decays to zero at the last of them (a lent GPU's minutes, not a cut-off schedule)."""
+    from kiosk.emotion import train
+
+    assert train.epochs_that_fit(6.0, 2.0, 500) == 180
+    assert train.epochs_that_fit(6.0, 2.0, 100) == 100
+    assert train.epochs_that_fit(0.01, 30.0, 100) == 1
+    assert train.epochs_that_fit(6.0, 2.0, 500, done=3, elapsed=36.0) == 3 + 162  # the first epochs ran slower
+    assert train.epochs_that_fit(1.0, 2.0, 500, done=4, elapsed=90.0) == 4  # over budget: stop where it is
+    data = synthetic_faces(tmp_path / "faces.npz", n=280)
+    run = tmp_path / "run"
+    argv = ["--train", str(data), "--arch", "compact-small", "--batch-size", "32", "--out", str(run)]
+    assert train.main([*argv, "--epochs", "50", "--minutes", "0.0001", "--warmup-epochs", "0", "--threads", "1"]) == 0
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["epochs"] == 1 and len(json.loads((run / "history.json").read_text())) == 1
+    last = torch.load(run / "last.pt", weights_only=False)
+    assert last["args"]["epochs"] == 1 and last["plan"]["total_steps"] == 252 // 32  # 90% of 280 faces trained
+    # the decay reads the plan at every step: shortened, it reaches zero at the new last step
+    plan = {"warmup_steps": 0, "total_steps": 100}
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.05)
+    scheduler = train.make_scheduler(optimizer, plan)
+    for _ in range(10):
+        optimizer.step()
+        scheduler.step()
+    plan["total_steps"] = 10
+    assert scheduler.get_last_lr()[0] > 0.04 and scheduler.lr_lambdas[0](10) == 0.0
+
+
+def test_the_vgg_class_network_reads_a_48_pixel_face():
+    from kiosk.emotion import architectures
+
+    net = architectures.build("vgg13").eval()
+    assert net(torch.rand(2, 1, 48, 48)).shape == (2, 7)
+    assert 9e6 < architectures.parameter_count(net) < 1e7

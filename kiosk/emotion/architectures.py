@@ -54,6 +54,26 @@ def resnet18_face() -> nn.Module:
     return net
 
 
+class VGGFaceNet(nn.Module):
+    """VGG13 with batch norm for 48×48 faces (the VGG-class networks of the FER2013 literature): five stages of
+    two 3×3 convolutions, global average pooling and dropout before one linear layer, so the head stays small."""
+
+    def __init__(self, widths: tuple[int, ...] = (64, 128, 256, 512, 512), dropout: float = 0.5) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        in_ch = 1
+        for width in widths:
+            layers += [_conv_bn(in_ch, width), _conv_bn(width, width), nn.MaxPool2d(2)]
+            in_ch = width
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(in_ch, NUM_CLASSES)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
 def densenet121_face() -> nn.Module:
     """torchvision DenseNet121 with a 3×3 stride-1 grey stem and no pooling in the stem."""
     net = models.densenet121(num_classes=NUM_CLASSES)
@@ -67,6 +87,7 @@ ARCHITECTURES: dict[str, Callable[[], nn.Module]] = {
     "compact-small": lambda: CompactFaceNet(widths=(16, 32, 64, 128), dropout=0.2),
     "resnet18": resnet18_face,
     "densenet121": densenet121_face,
+    "vgg13": VGGFaceNet,
 }
 
 

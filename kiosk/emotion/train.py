@@ -69,6 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--arch", default="compact", choices=sorted(architectures.ARCHITECTURES))
     parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument(
+        "--minutes",
+        type=float,
+        default=0.0,
+        help="time budget: after the first epoch, train only as many epochs (≤ --epochs) as fit in it, the "
+        "learning-rate decay shortened to match (for a lent GPU's minutes); 0 trains --epochs",
+    )
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=0.05)
     parser.add_argument("--momentum", type=float, default=0.9)
@@ -111,38 +118,50 @@ def to_tensor(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(images).float().div_(255.0).unsqueeze(1)
 
 
-def augment(batch: torch.Tensor, generator: torch.Generator, erase_prob: float) -> torch.Tensor:
+def draw_augmentation(n: int, generator: torch.Generator, side: int, erase_prob: float) -> dict[str, torch.Tensor]:
+    """The random numbers of ``n`` augmentations, drawn from a CPU generator (reproducible on any device).
+
+    An epoch draws all of its numbers at once and moves them to the device in one copy: a copy per step from
+    host memory would make a GPU wait for the host at every batch.
+    """
+    size = torch.randint(8, 20, (n, 2), generator=generator)
+    return {
+        "angle": (torch.rand(n, generator=generator) * 2 - 1) * math.radians(10),
+        "scale": 0.9 + torch.rand(n, generator=generator) * 0.2,
+        "shift": (torch.rand(n, 2, generator=generator) * 2 - 1) * (4 / 24),
+        "flip": torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0),
+        "erase": torch.rand(n, generator=generator) < erase_prob,
+        "size": size,
+        "corner": (torch.rand(n, 2, generator=generator) * (side - size)).long(),
+        "fill": torch.rand(n, generator=generator),
+    }
+
+
+def augment(batch: torch.Tensor, params: dict[str, torch.Tensor]) -> torch.Tensor:
     """Random affine (±10°, 0.9–1.1 scale, ±4 px shift), horizontal flip and random erasing, all batched.
 
-    The random numbers come from a CPU generator (reproducible on any device) and move to the batch's device.
+    ``params`` comes from :func:`draw_augmentation`, already on the batch's device.
     """
-    n, side = batch.shape[0], batch.shape[-1]
-    angle = (torch.rand(n, generator=generator) * 2 - 1) * math.radians(10)
-    scale = 0.9 + torch.rand(n, generator=generator) * 0.2
-    shift = (torch.rand(n, 2, generator=generator) * 2 - 1) * (4 / 24)
-    flip = torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0)
+    side = batch.shape[-1]
+    angle, scale, shift, flip = params["angle"], params["scale"], params["shift"], params["flip"]
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
     theta = torch.stack(
         [torch.stack([cos * flip, -sin, shift[:, 0]], 1), torch.stack([sin * flip, cos, shift[:, 1]], 1)], 1
-    ).to(batch.device, batch.dtype)
+    ).to(batch.dtype)
     grid = F.affine_grid(theta, list(batch.shape), align_corners=False)
     out = F.grid_sample(batch, grid, padding_mode="border", align_corners=False)
     # random erasing: one rectangle of 8–19 px sides filled with a random grey, on a share of the faces
-    erase = torch.rand(n, generator=generator) < erase_prob
-    size = torch.randint(8, 20, (n, 2), generator=generator)
-    corner = (torch.rand(n, 2, generator=generator) * (side - size)).long()
-    fill = torch.rand(n, generator=generator)
-    rows = torch.arange(side)[None, :, None]
-    cols = torch.arange(side)[None, None, :]
+    size, corner = params["size"], params["corner"]
+    rows = torch.arange(side, device=batch.device)[None, :, None]
+    cols = torch.arange(side, device=batch.device)[None, None, :]
     inside = (
         (rows >= corner[:, 0, None, None])
         & (rows < (corner[:, 0] + size[:, 0])[:, None, None])
         & (cols >= corner[:, 1, None, None])
         & (cols < (corner[:, 1] + size[:, 1])[:, None, None])
-        & erase[:, None, None]
+        & params["erase"][:, None, None]
     )
-    mask = inside[:, None].to(batch.device)
-    return torch.where(mask, fill.to(batch.device, batch.dtype)[:, None, None, None], out)
+    return torch.where(inside[:, None], params["fill"].to(batch.dtype)[:, None, None, None], out)
 
 
 def class_weights(faces: FaceSet, power: float) -> torch.Tensor:
@@ -151,8 +170,12 @@ def class_weights(faces: FaceSet, power: float) -> torch.Tensor:
     return torch.tensor(weights / weights.mean() if power else np.ones(NUM_CLASSES), dtype=torch.float32)
 
 
-def make_scheduler(optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int):
+def make_scheduler(optimizer: torch.optim.Optimizer, plan: dict[str, int]):
+    """Linear warm-up, then cosine decay to zero at ``plan["total_steps"]``, read at every step: a run with a
+    time budget learns after its first epoch how many epochs fit, and the decay then ends with its last one."""
+
     def factor(step: int) -> float:
+        warmup_steps, total_steps = plan["warmup_steps"], plan["total_steps"]
         if step < warmup_steps:
             return (step + 1) / warmup_steps
         progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
@@ -161,21 +184,35 @@ def make_scheduler(optimizer: torch.optim.Optimizer, total_steps: int, warmup_st
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
+def epochs_that_fit(minutes: float, epoch_seconds: float, most: int, done: int = 0, elapsed: float = 0.0) -> int:
+    """How many epochs in all fit in ``minutes``: those ``done`` in ``elapsed`` seconds and as many more of
+    ``epoch_seconds`` as the rest of the budget holds (at least the ones done, at most ``most``)."""
+    more = int(max(0.0, minutes * 60 - elapsed) // max(epoch_seconds, 1e-6))
+    return max(1, done, min(most, done + more))
+
+
+PLAN_EPOCHS = 5  # a time budget's epoch count is settled over the first epochs (the first one runs cuDNN's search)
+
+
 def model_device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
-def train_one_epoch(model, criterion, optimizer, scheduler, faces, args, generator, epoch) -> dict:
+def train_one_epoch(model, criterion, optimizer, scheduler, faces, args, generator, epoch, epochs) -> dict:
     model.train()
     device = model_device(model)
     order = torch.randperm(len(faces), generator=generator)
+    params = draw_augmentation(len(order), generator, faces.images.shape[-1], args.erase_prob)
+    order, params = order.to(device), {name: value.to(device) for name, value in params.items()}
     images, labels = to_tensor(faces.images).to(device), torch.from_numpy(faces.labels).to(device)
     total_loss, correct, seen = torch.zeros((), device=device), torch.zeros((), device=device), 0
     steps = range(0, len(order) - args.batch_size + 1, args.batch_size)
-    bar = tqdm(steps, desc=f"epoch {epoch + 1}/{args.epochs}", unit="batch", leave=False, mininterval=1.0)
+    bar = tqdm(steps, desc=f"epoch {epoch + 1}/{epochs}", unit="batch", leave=False, mininterval=1.0)
     for start in bar:
-        idx = order[start : start + args.batch_size].to(device)
-        batch = augment(images[idx], generator, args.erase_prob)
+        idx = order[start : start + args.batch_size]
+        batch = augment(images[idx], {name: value[start : start + len(idx)] for name, value in params.items()})
+        if device.type == "cuda":
+            batch = batch.contiguous(memory_format=torch.channels_last)
         target = labels[idx]
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             logits = model(batch)
@@ -242,6 +279,9 @@ def main(argv: list[str] | None = None) -> int:
 
     device = pick_device(args.device)
     model = NormalisedNet(architectures.build(args.arch)).to(device)
+    if device.type == "cuda":  # cuDNN's fastest convolutions for these fixed shapes, in NHWC for bf16
+        torch.backends.cudnn.benchmark = True
+        model = model.to(memory_format=torch.channels_last)
     logger.info("%s: %d parameters, training on %s", args.arch, architectures.parameter_count(model), device)
     criterion = nn.CrossEntropyLoss(
         weight=class_weights(train_set, args.class_weight_power).to(device), label_smoothing=args.label_smoothing
@@ -250,7 +290,9 @@ def main(argv: list[str] | None = None) -> int:
         model.parameters(), lr=args.lr, momentum=args.momentum, nesterov=True, weight_decay=args.weight_decay
     )
     steps_per_epoch = len(train_set) // args.batch_size
-    scheduler = make_scheduler(optimizer, args.epochs * steps_per_epoch, int(args.warmup_epochs * steps_per_epoch))
+    plan = {"epochs": args.epochs, "total_steps": args.epochs * steps_per_epoch}
+    plan["warmup_steps"] = int(args.warmup_epochs * steps_per_epoch)
+    scheduler = make_scheduler(optimizer, plan)
     generator = torch.Generator().manual_seed(args.seed)
     history: list[dict] = []
     start_epoch, best_accuracy = 0, -1.0
@@ -262,12 +304,15 @@ def main(argv: list[str] | None = None) -> int:
         scheduler.load_state_dict(state["scheduler"])
         generator.set_state(state["generator"].cpu())
         start_epoch, history, best_accuracy = state["epoch"] + 1, state["history"], state["best_accuracy"]
+        if args.minutes:  # the epochs the budget fitted, not --epochs again
+            plan.update(state.get("plan", {}))
         logger.info("resumed at epoch %d (best %.4f)", start_epoch + 1, best_accuracy)
 
     started = time.perf_counter()
-    for epoch in range(start_epoch, args.epochs):
+    epoch = start_epoch
+    while epoch < plan["epochs"]:
         epoch_start = time.perf_counter()
-        row = train_one_epoch(model, criterion, optimizer, scheduler, train_set, args, generator, epoch)
+        row = train_one_epoch(model, criterion, optimizer, scheduler, train_set, args, generator, epoch, plan["epochs"])
         summary, _ = evaluate(model, val_set)
         row.update(
             epoch=epoch + 1,
@@ -279,6 +324,12 @@ def main(argv: list[str] | None = None) -> int:
             row["test_accuracy"] = evaluate(model, test_set)[0]["accuracy"]
         row["seconds"] = round(time.perf_counter() - epoch_start, 1)
         history.append(row)
+        if args.minutes and start_epoch == 0 and epoch < PLAN_EPOCHS:
+            typical = float(np.median([r["seconds"] for r in history[1:]] or [row["seconds"]]))
+            elapsed = time.perf_counter() - started
+            plan["epochs"] = epochs_that_fit(args.minutes, typical, args.epochs, epoch + 1, elapsed)
+            plan["total_steps"] = plan["epochs"] * steps_per_epoch
+            logger.info("%.1f s per epoch: %d epochs fit in %.1f minutes", typical, plan["epochs"], args.minutes)
         logger.info("epoch %d: %s", epoch + 1, json.dumps({k: round(v, 4) for k, v in row.items() if k != "selection"}))
         if summary["accuracy"] > best_accuracy:
             best_accuracy = summary["accuracy"]
@@ -292,10 +343,14 @@ def main(argv: list[str] | None = None) -> int:
             epoch=epoch,
             history=history,
             best_accuracy=best_accuracy,
-            args=vars(args) | {"train": str(args.train), "test": str(args.test), "out": str(args.out)},
+            plan=plan,
+            args=vars(args)
+            | {"epochs": plan["epochs"]}
+            | {"train": str(args.train), "test": str(args.test), "out": str(args.out)},
         )
         (args.out / "history.json").write_text(json.dumps(history, indent=1))
         plots.training_curves(history, args.out / "curves.png")
+        epoch += 1
 
     best = torch.load(best_path, weights_only=False, map_location=device)
     model.load_state_dict(best["model"])
@@ -310,6 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "arch": args.arch,
         "best_epoch": best["epoch"] + 1,
+        "epochs": plan["epochs"],
         "train_seconds": round(time.perf_counter() - started, 1),
         "parameters": architectures.parameter_count(model),
         "machine": training_machine(),
@@ -325,3 +381,7 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "summary.json").write_text(json.dumps(report, indent=1))
     print(json.dumps({k: v for k, v in report.items() if k != "confusion"}))
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
