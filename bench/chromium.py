@@ -14,6 +14,7 @@ FLAGS = (
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
+    "--autoplay-policy=no-user-gesture-required",  # the kiosk reads stories aloud without a tap, as deployed
 )
 
 

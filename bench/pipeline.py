@@ -1,12 +1,13 @@
 """Pipeline benchmark (JSON): page-ready time, face → story → pictures latency, peak memory.
 
-1. Start everything as `kiosk run` does (broker + five services, camera on the sample photo) and time
+1. Start everything as `kiosk run` does (broker + six services, camera on the sample photo) and time
    until the page answers /healthz and until it holds a story with all its pictures; then stop that camera
    (one camera account on the bus at a time: the broker binds client ids to accounts) and read each
    process's peak RSS (VmHWM).
 2. Five times: a fresh visit through the running pipeline (camera in this process on the sample photo,
    5 steady frames at 15 fps), timing each stage from the first frame that shows the face to the last
-   illustration arriving on the bus (what the web service pushes to the page).
+   illustration arriving on the bus (what the web service pushes to the page), and to the first narration
+   (the first words' audio, which the page starts playing as it arrives).
 
 Each visit waits for its own session's pictures (a late picture of an earlier story once ended a visit's
 wait early: KeyError, no figures). The clock has a persistent session, so a dropped connection loses
@@ -32,7 +33,7 @@ from kiosk import broker
 from kiosk.bus import Bus
 from kiosk.camera.service import CameraService
 from kiosk.config import BrokerConfig, CameraConfig, Settings, WebConfig
-from kiosk.events import PIPELINE_TOPICS, Topics, parse_event
+from kiosk.events import MAX_SCENES, PIPELINE_TOPICS, Topics, parse_event
 from kiosk.service import broker_address
 from kiosk.supervisor import Supervisor
 
@@ -75,7 +76,7 @@ def start_kiosk(run_dir: Path) -> tuple[Supervisor, Settings, dict]:
         web=WebConfig(port=broker.free_port()),
     )
     started = time.perf_counter()
-    supervisor = Supervisor(settings, ["camera", "emotion", "story", "illustrate", "web"])
+    supervisor = Supervisor(settings, ["camera", "emotion", "story", "illustrate", "narrate", "web"])
     supervisor.start()
     base = f"http://127.0.0.1:{settings.web.port}"
     page_ready = wait(lambda: get_json(base + "/healthz") is not None, 60)
@@ -91,7 +92,7 @@ class StageClock:
         self.times: dict[str, dict[str, float]] = {}
         self.finished = threading.Condition()
         self.bus = Bus(broker_address(settings, "monitor"), f"bench-clock-{uuid.uuid4().hex[:6]}", persistent=True)
-        for kind in ("emotion", "story_partial", "story", "illustration"):
+        for kind in ("emotion", "story_partial", "story", "illustration", "narration"):
             self.bus.subscribe(f"{self.topics.base}/{PIPELINE_TOPICS[kind]}", self._receive(kind))
 
     def _receive(self, kind: str):
@@ -101,6 +102,14 @@ class StageClock:
             with self.finished:
                 stages = self.times.setdefault(event.session_id, {})
                 stages.setdefault(kind, now)
+                if kind == "narration":  # the narrate service's own time for the first part (no bus, no queue)
+                    stages.setdefault("first_audio_synth_ms", event.latency_ms)
+                    last_scene = stages.get("scenes", MAX_SCENES) - 1
+                    if event.scene_index == last_scene and event.part >= event.parts - 1:
+                        stages["narration_done"] = now
+                        self.finished.notify_all()
+                if kind == "story":
+                    stages["scenes"] = len(event.scenes)
                 if kind == "illustration":
                     stages["illustrations"] = stages.get("illustrations", 0) + 1
                     if stages["illustrations"] == event.scene_count:
@@ -110,9 +119,12 @@ class StageClock:
         return handle
 
     def wait_story(self, session_id: str, timeout: float) -> dict[str, float]:
-        """The stages seen for ``session_id`` once its last picture arrived (or what there is at timeout)."""
+        """The stages seen for ``session_id`` once its last picture arrived and its last scene was read aloud
+        (or what there is at timeout): the next visit starts then, as a real one would (the camera's cooldown
+        is 10 s), not while the narrator is still reading this story."""
+        done = ("last_illustration", "narration_done")
         with self.finished:
-            self.finished.wait_for(lambda: "last_illustration" in self.times.get(session_id, {}), timeout)
+            self.finished.wait_for(lambda: all(s in self.times.get(session_id, {}) for s in done), timeout)
             return dict(self.times.get(session_id, {}))
 
 
@@ -138,7 +150,8 @@ def one_visit(settings: Settings, clock: StageClock) -> dict[str, float]:
         stages = clock.wait_story(face_times["session"], STAGE_TIMEOUT_S)
     finally:
         camera.stop()
-    missing = [s for s in ("emotion", "story_partial", "story", "last_illustration") if s not in stages]
+    expected = ("emotion", "story_partial", "story", "last_illustration", "narration", "narration_done")
+    missing = [s for s in expected if s not in stages]
     if missing:
         raise VisitFailed(f"session {face_times['session']}: no {', '.join(missing)} within {STAGE_TIMEOUT_S:.0f} s")
     ms = lambda a, b: round((b - a) * 1000, 1)  # noqa: E731
@@ -149,6 +162,10 @@ def one_visit(settings: Settings, clock: StageClock) -> dict[str, float]:
         "emotion_to_story_ms": ms(stages["emotion"], stages["story"]),
         "story_to_last_illustration_ms": ms(stages["story"], stages["last_illustration"]),
         "face_in_source_to_last_illustration_ms": ms(first_frame, stages["last_illustration"]),
+        "first_words_to_first_audio_ms": ms(stages["story_partial"], stages["narration"]),
+        "face_in_source_to_first_audio_ms": ms(first_frame, stages["narration"]),
+        "first_audio_synth_ms": stages["first_audio_synth_ms"],
+        "story_to_last_scene_audio_ms": ms(stages["story"], stages["narration_done"]),
     }
 
 

@@ -34,7 +34,7 @@ from kiosk.events import PresenceEvent, StoryEvent, Topics
 from kiosk.service import broker_address
 from kiosk.supervisor import Supervisor
 
-SERVICES = ["camera", "emotion", "story", "illustrate", "web", "dashboard"]
+SERVICES = ["camera", "emotion", "story", "illustrate", "narrate", "web", "dashboard"]
 
 
 def rss_mib(pid: int) -> float | None:

@@ -31,8 +31,8 @@ PR_SET_PDEATHSIG = 1
 # one account replaces the first: `supervisor` (kiosk run's status watcher) and `homeassistant` exist so that
 # they never share an account with `monitor` or `staff` clients running beside them.
 USERS = (
-    "camera", "emotion", "story", "illustrate", "web", "dashboard", "deploy", "monitor", "supervisor", "staff",
-    "homeassistant",
+    "camera", "emotion", "story", "illustrate", "narrate", "web", "dashboard", "deploy", "monitor", "supervisor",
+    "staff", "homeassistant",
 )  # fmt: skip
 # Accounts whose service deletes a command the broker stored (they may read and write cmd/+/set).
 CLEARS_STORED_COMMANDS = ("dashboard",)

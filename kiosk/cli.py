@@ -24,6 +24,8 @@ def _service_class(name: str):
         from kiosk.story.service import StoryService as cls
     elif name == "illustrate":
         from kiosk.illustrate.service import IllustrateService as cls
+    elif name == "narrate":
+        from kiosk.voice.service import NarrateService as cls
     elif name == "dashboard":
         from kiosk.dashboard.service import DashboardService as cls
     else:

@@ -178,6 +178,27 @@ class WebConfig(Section):
     media_max_mb: float = Field(200.0, gt=0, title="Megabytes of pictures kept; the oldest go first")
 
 
+class VoiceConfig(Section):
+    enabled: bool = Field(True, title="Read stories aloud with the offline voice", description="off: the page's timer")
+    model_path: Path = Field(
+        PROJECT_ROOT / "models" / "voice" / "en_US-joe-medium",
+        title="Piper voice",
+        description="a directory with manifest.json (kiosk models pull joe-voice), a directory holding one"
+        " <voice>.onnx with its <voice>.onnx.json, or that .onnx file itself (any Piper voice)",
+    )
+    rate: float = Field(
+        0.85,
+        ge=0.4,
+        le=2.0,
+        title="Speaking rate",
+        description="1.0 is the voice's own pace; below 1 is slower (0.85: calm, for young children)",
+    )
+    threads: int = Field(1, ge=1, title="CPU threads for the voice (one: the voice is 10× faster than speech)")
+    espeak_program: str = Field(
+        "espeak-ng", title="Phonemiser program", description="Debian's espeak-ng (GPL), run as a separate process"
+    )
+
+
 class DashboardConfig(Section):
     host: str = Field("127.0.0.1", title="Address the staff page listens on")
     port: int = Field(8081, ge=1, le=65535, title="Port of the staff page")
@@ -229,6 +250,7 @@ class Settings(Section):
     story: StoryConfig = StoryConfig()
     illustrate: IllustrateConfig = IllustrateConfig()
     web: WebConfig = WebConfig()
+    voice: VoiceConfig = VoiceConfig()
     dashboard: DashboardConfig = DashboardConfig()
     models: ModelsConfig = ModelsConfig()
 

@@ -24,9 +24,9 @@ from kiosk.emotion.labels import Emotion
 SCHEMA_VERSION = 1
 ROOT = "kiosk"
 
-ServiceName = Literal["camera", "emotion", "story", "illustrate", "web", "dashboard"]
+ServiceName = Literal["camera", "emotion", "story", "illustrate", "narrate", "web", "dashboard"]
 SERVICES: tuple[str, ...] = get_args(ServiceName)
-PIPELINE_SERVICES: tuple[str, ...] = SERVICES[:5]
+PIPELINE_SERVICES: tuple[str, ...] = SERVICES[:6]
 COMMANDS: tuple[str, ...] = ("pause", "reload-models")
 ModelTask = Literal["emotion", "story", "illustrate"]
 
@@ -58,6 +58,7 @@ MAX_PAYLOAD_BYTES: dict[str, int] = {
     "story_partial": 32_768,
     "story": 65_536,
     "illustration": 4_100_000,
+    "narration": 3_200_000,  # one part of a scene: a sentence or two of 16-bit WAV, base64
     "status": 16_384,
     "metrics": 8_192,
     "error": 16_384,
@@ -135,6 +136,7 @@ PIPELINE_TOPICS: dict[str, str] = {
     "story_partial": "story/partial",
     "story": "story",
     "illustration": "illustration",
+    "narration": "narration",
 }
 
 
@@ -275,6 +277,61 @@ class IllustrationEvent(Event):
         return self
 
 
+MAX_PARTS = 24  # a 600-character scene read a sentence (or a first clause) at a time
+NARRATION_SECONDS = 120.0
+
+
+class WordTiming(BaseModel):
+    """When one word of the scene is spoken: its characters in the scene's text, its seconds in the audio."""
+
+    model_config = STRICT | ConfigDict(frozen=True)
+
+    start: int = Field(ge=0, lt=600, description="first character of the word in the scene's text")
+    end: int = Field(gt=0, le=600, description="one past its last character")
+    t0: float = Field(ge=0, le=NARRATION_SECONDS, description="seconds into this part's audio")
+    t1: float = Field(ge=0, le=NARRATION_SECONDS)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> WordTiming:
+        if self.end <= self.start or self.t1 < self.t0:
+            raise ValueError("a word must end after it starts")
+        return self
+
+
+class NarrationEvent(Event):
+    """One part of a scene read aloud (a clause or a sentence), or why the scene is not.
+
+    A scene is read in ``parts`` parts, published as each is ready so the first is heard at once; the page
+    plays them in order. ``parts == 0`` with a ``skipped`` reason: the scene has no narration, and the page
+    reads it another way (the browser's voice, or the reading timer).
+    """
+
+    kind: Literal["narration"] = "narration"
+    scene_index: int = Field(ge=0, lt=MAX_SCENES)
+    part: int = Field(0, ge=0, lt=MAX_PARTS)
+    parts: int = Field(ge=0, le=MAX_PARTS, description="how many parts the scene is read in; 0: skipped")
+    text: str = Field(min_length=1, max_length=600, description="the scene's text, as the page shows it")
+    media_type: Literal["audio/wav"] | None = None
+    audio_b64: str | None = Field(None, min_length=16, max_length=3_150_000)
+    duration_s: float = Field(0.0, ge=0, le=NARRATION_SECONDS)
+    words: list[WordTiming] = Field(default_factory=list, max_length=300)
+    timings: Literal["synthesiser", "estimated"] | None = Field(None, description="where the word times come from")
+    voice: Label = Field(description="voice name and version, e.g. en_US-joe-medium 1.0.0")
+    skipped: FreeText | None = Field(None, description="why the scene has no narration")
+    latency_ms: float = Field(ge=0, le=3_600_000, description="from the scene's text to this part's audio")
+
+    @model_validator(mode="after")
+    def _audio_or_reason(self) -> NarrationEvent:
+        if self.parts == 0:
+            if self.skipped is None or self.audio_b64 is not None:
+                raise ValueError("a skipped scene (parts 0) has a reason and no audio")
+        elif self.audio_b64 is None or self.media_type is None or self.part >= self.parts:
+            raise ValueError("a narration part has audio, a media type and a part below parts")
+        if any(w.end > len(self.text) for w in self.words):
+            raise ValueError("a word lies outside the scene's text")
+        return self
+
+
 class StatusPayload(BaseModel):
     """Retained service status; ``offline`` is set by the broker from the last will.
 
@@ -391,6 +448,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
     "story_partial": StoryPartialEvent,
     "story": StoryEvent,
     "illustration": IllustrationEvent,
+    "narration": NarrationEvent,
 }
 
 

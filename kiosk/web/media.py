@@ -1,6 +1,7 @@
-"""Pictures the kiosk page serves, kept on disk in a bounded directory (the oldest go first).
+"""Pictures and narration the kiosk page serves, kept on disk in a bounded directory (the oldest go first).
 
-Only illustrations live here (drawn pictures of an invented hero), never a camera frame or face crop.
+Only illustrations (drawn pictures of an invented hero) and the story read aloud live here, never a camera
+frame, a face crop or anything else of the child. Narration is 16-bit mono WAV, checked from its header.
 
 A picture comes from the bus and is decoded by the kiosk's browser, so it is checked before it is kept: a
 PNG or JPEG must be what its type says and declare at most ``MAX_SIDE`` pixels a side (read from its header
@@ -21,9 +22,11 @@ from xml.parsers import expat
 
 from PIL import Image, UnidentifiedImageError
 
+from kiosk.voice.audio import wav_seconds
+
 logger = logging.getLogger(__name__)
 
-SUFFIXES = {"image/svg+xml": ".svg", "image/png": ".png", "image/jpeg": ".jpg"}
+SUFFIXES = {"image/svg+xml": ".svg", "image/png": ".png", "image/jpeg": ".jpg", "audio/wav": ".wav"}
 TYPES = {suffix: media_type for media_type, suffix in SUFFIXES.items()}
 SAFE_ID = re.compile(r"^[0-9a-f]{8,64}$")
 MAX_SIDE = 4096  # pictures are drawn at 512–1024 px; the kiosk's screen never needs more
@@ -78,6 +81,8 @@ def check_picture(media_type: str, body: bytes) -> None:
     """Raise ``ValueError`` for a picture the kiosk's browser must never be given."""
     if media_type == "image/svg+xml":
         check_svg(body)
+    elif media_type == "audio/wav":
+        wav_seconds(body)
     elif media_type in RASTER_FORMATS:
         check_raster(media_type, body)
     else:

@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 
 class WebService(Service):
     name = "web"
-    listens = ("presence", "story_partial", "story", "illustration")
+    listens = ("presence", "story_partial", "story", "illustration", "narration")
 
     def setup(self) -> None:
         cfg = self.settings.web
