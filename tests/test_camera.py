@@ -94,8 +94,8 @@ def test_colour_names():
     ] == ["red", "green", "blue", "black", "white", "yellow", "purple"]
 
 
-def test_glasses_defeat_the_cascade_but_not_the_default_detector():
-    """Why dlib's HOG detector is the default (bench/camera.py measures the full sweep)."""
+def test_glasses_defeat_the_cascade_but_not_the_hog_fallback():
+    """Why dlib's HOG detector is the fallback rather than the cascade (bench/camera.py measures the sweep)."""
     spectacled = scene(glasses=True)
     assert detect(spectacled, DlibHogDetector()) and not detect(spectacled, HaarFaceDetector())
     assert make_detector("dlib-hog", 48).name == "dlib-hog"

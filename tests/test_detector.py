@@ -64,3 +64,16 @@ def test_folder_and_video_sources_play_once(tmp_path):
         writer.write(photo)
     writer.release()
     assert len(list(sources.frames(sources.resolve(str(video)), once=True))) == 7
+
+
+def test_yunet_finds_the_shipped_photo_with_its_landmarks():
+    from kiosk.camera.detector import YuNetDetector
+
+    photo = sources.sample_photo()
+    faces = YuNetDetector().detect(grey(photo))
+    assert len(faces) == 1
+    face = faces[0]
+    assert 120 < face.x + face.w / 2 < 300 and 60 < face.y + face.h / 2 < 220
+    left_eye, right_eye = face.landmarks[:2]
+    assert left_eye[0] < right_eye[0] and abs(left_eye[1] - right_eye[1]) < 10  # the astronaut looks straight on
+    assert face.x <= left_eye[0] <= face.x + face.w and 0.5 < face.score <= 1.0
