@@ -55,10 +55,21 @@ def machine() -> dict:
     return info
 
 
-def train_side_by_side(train_npz: Path, runs_dir: Path, minutes: float, device: str, extra: list[str]) -> dict:
+def parse_runs(text: str) -> list[tuple[str, int]]:
+    """``resnet18:2,vgg13:1`` -> [("resnet18", 2), ("vgg13", 1)]."""
+    runs = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        arch, _, seed = item.partition(":")
+        runs.append((arch, int(seed or 0)))
+    return runs
+
+
+def train_side_by_side(
+    train_npz: Path, runs_dir: Path, minutes: float, device: str, extra: list[str], runs: list[tuple[str, int]] = RUNS
+) -> dict:
     """Start every network's training at once (the GPU interleaves them) and wait, each with a hard stop."""
     processes = {}
-    for arch, seed in RUNS:
+    for arch, seed in runs:
         name = f"{arch}-seed{seed}"
         out = runs_dir / name
         out.mkdir(parents=True, exist_ok=True)
@@ -215,6 +226,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=5.0, help="training budget of every network")
     parser.add_argument("--tiny", action="store_true", help="CPU rehearsal: a few hundred faces, seconds")
     parser.add_argument("--diffusion-timeout", type=float, default=150.0)
+    parser.add_argument(
+        "--runs", type=parse_runs, default=RUNS, help="networks to train, arch:seed,... (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--training-only", action="store_true", help="a later lease: train and pack, skip the figures taken before"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -230,8 +247,11 @@ def main(argv: list[str] | None = None) -> int:
     device = "cpu" if args.tiny else "cuda"
     extra = ["--limit", "300", "--epochs", "2", "--batch-size", "32", "--threads", "1"] if args.tiny else []
     extra += [] if args.tiny else ["--epochs", "400"]
-    run_step(results, "training", train_side_by_side, train_npz, work / "runs", args.minutes, device, extra)
+    run_step(results, "training", train_side_by_side, train_npz, work / "runs", args.minutes, device, extra, args.runs)
     results.put("checkpoint_parts", pack_checkpoints(work / "runs", args.out))
+    if args.training_only:
+        results.put("finished", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        return 0
     run_step(results, "emotion_latency", emotion_latency, work / "runs", device)
     results.put("accelerated_runtimes", accelerated_runtimes())
     run_step(results, "llm", llm_tokens_per_second, CARRY / "smollm2-135m", device, 16 if args.tiny else 256)

@@ -18,3 +18,16 @@ def test_faces_travel_as_a_mosaic_and_come_back_in_order(tmp_path):
     assert (back.labels == labels).all() and back.images.shape == images.shape
     centres = back.images[:, 16:32, 16:32].astype(int).mean(axis=(1, 2))
     assert np.abs(centres - np.arange(333) % 200).max() < 3  # every face in its place, barely changed
+
+
+def test_the_ensemble_is_chosen_by_forward_selection_on_the_holdout():
+    import numpy as np
+
+    from gpu.ensemble import greedy_selection
+
+    labels = np.array([0, 1, 0, 1, 0, 1])
+    confident_wrong_half = np.array([[0.9, 0.1], [0.1, 0.9], [0.9, 0.1], [0.6, 0.4], [0.4, 0.6], [0.4, 0.6]])
+    other_half = np.array([[0.4, 0.6], [0.6, 0.4], [0.6, 0.4], [0.1, 0.9], [0.9, 0.1], [0.1, 0.9]])
+    useless = np.full((6, 2), 0.5)
+    chosen = greedy_selection({"a": confident_wrong_half, "b": other_half, "c": useless}, labels)
+    assert sorted(chosen) == ["a", "b"]  # each fixes the other's mistakes (6 of 6 together); c adds nothing
