@@ -126,7 +126,13 @@ class StoryConfig(Section):
     )
     max_attempts: int = Field(6, ge=1, le=12, title="Generations tried before the template scene stands in")
     max_tokens: int = Field(60, ge=8, le=400, title="Tokens the LLM may write for the comfort scene")
-    temperature: float = Field(0.8, ge=0, le=2, title="Sampling temperature")
+    temperature: float = Field(
+        0.6,
+        ge=0,
+        le=2,
+        title="Sampling temperature",
+        description="0.6: the tuned model's likelier words (fewer odd turns); helpers and seeds give the variety",
+    )
     adapter_path: Path | None = Field(
         PROJECT_ROOT / "models" / "story" / "smollm2-comfort-lora",
         title="LoRA adapter for the GGUF model",

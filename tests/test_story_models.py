@@ -199,3 +199,18 @@ def test_the_gguf_model_is_reloaded_between_generations_to_bound_its_memory():
     texts = ["".join(model.stream(messages, "Then a kind owl came and", 4, 0.0, 0)) for _ in range(5)]
     assert model.reloads == 2 and model.generations == 1
     assert len(set(texts)) == 1 and texts[0]  # the same model after a reload: the same greedy words
+
+
+@needs_llama
+def test_the_gguf_backend_reports_the_log_probability_of_every_token_it_wrote():
+    model = open_model("llama-cpp", smollm2_gguf(), threads=1)
+    messages = [{"role": "user", "content": "Tell a short story about a kind owl."}]
+    greedy = list(model.stream(messages, "Then a kind owl came and", 12, 0.0, 0))
+    greedy_logprobs = list(model.last_logprobs)
+    sampled = list(model.stream(messages, "Then a kind owl came and", 12, 1.5, 3))
+    # every token but the last is scored (its successor never comes); log-probabilities are <= 0
+    assert greedy and sampled
+    assert 5 <= len(greedy_logprobs) <= 11 and all(p <= 0 for p in greedy_logprobs)
+    assert 5 <= len(model.last_logprobs) <= 11
+    # greedy picks each position's most likely token; hot sampling picks less likely ones on average
+    assert sum(greedy_logprobs) / len(greedy_logprobs) > sum(model.last_logprobs) / len(model.last_logprobs)

@@ -15,7 +15,14 @@ import pytest
 from kiosk.emotion.labels import EMOTIONS
 from kiosk.story.llm import LlamaCppModel, smollm2_gguf
 from kiosk.story.tuning import lora
-from kiosk.story.tuning.corpus import CORPUS_DIR, ComfortScene, read_scenes, training_example
+from kiosk.story.tuning.corpus import (
+    CORPUS_DIR,
+    ComfortScene,
+    embodied,
+    helpers_by_emotion,
+    read_scenes,
+    training_example,
+)
 
 LLAMA_CPP_SRC = Path(__file__).resolve().parent.parent / ".cache" / "llama.cpp-src"
 needs_converter = pytest.mark.skipif(
@@ -120,3 +127,39 @@ def test_a_tiny_llama_is_tuned_exported_and_served_with_its_adapter(tmp_path):
     pieces = list(served.stream([{"role": "user", "content": "Hello"}], "Then a kind owl came and", 5, 0.0, 0))
     assert pieces and all(isinstance(p, str) for p in pieces)
     assert json.loads(json.dumps(result["curve"]))["epoch"] == [0, 1]
+
+
+def scene_line(helper: str, setting: str, text: str) -> str:
+    return json.dumps({"helper": helper, "setting": setting, "objects": ["owl"], "text": text}) + "\n"
+
+
+def test_a_later_writers_file_is_read_beside_the_first(tmp_path):
+    for emotion in EMOTIONS:
+        (tmp_path / f"{emotion}.jsonl").write_text(
+            scene_line("a kind owl", "forest", f"Then a kind owl came and sat with {{hero}} ({emotion}).")
+        )
+    second = scene_line("a calm frog", "river", "Then a calm frog came and breathed slowly with {hero}.")
+    (tmp_path / "sad-2.jsonl").write_text(second)
+    (tmp_path / "sad-3.jsonl").write_text(scene_line("a kind owl", "moon", "x"))
+    with pytest.raises(ValueError, match=r"sad-3\.jsonl:1"):
+        read_scenes(tmp_path)
+    (tmp_path / "sad-3.jsonl").unlink()
+    scenes = read_scenes(tmp_path)
+    assert [s.helper for s in scenes if s.emotion == "sad"] == ["a kind owl", "a calm frog"]
+
+
+def test_the_teller_is_offered_only_helpers_that_can_sit_beside_a_child():
+    def scene(helper: str) -> ComfortScene:
+        return ComfortScene(
+            emotion="sad", helper=helper, setting="meadow", objects=("owl",), text=f"Then {helper} came and sat down."
+        )
+
+    table = helpers_by_emotion(
+        [scene("a gentle rain"), scene("a whale-shaped cloud"), scene("a kind night nurse"), scene("a sleepy owl")]
+    )
+    assert [h["helper"] for h in table["sad"]] == ["a kind night nurse", "a sleepy owl"]
+    shipped = json.loads(
+        (Path(__file__).resolve().parent.parent / "models/story/smollm2-comfort-lora/helpers.json").read_text()
+    )
+    assert all(embodied(h["helper"]) for helpers in shipped.values() for h in helpers)
+    assert all(len(helpers) >= 30 for helpers in shipped.values())

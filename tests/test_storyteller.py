@@ -4,7 +4,7 @@ import pytest
 
 from kiosk.emotion.labels import EMOTIONS
 from kiosk.story import gates
-from kiosk.story.teller import Partial, Storyteller, Telling, split_sentences
+from kiosk.story.teller import Partial, Storyteller, Telling, mend_hero_name, split_sentences
 
 
 class ScriptedModel:
@@ -144,3 +144,51 @@ def test_the_helpers_the_adapter_was_tuned_with_are_the_ones_drawn():
     _, telling = tell(teller)
     assert telling.story.scenes[1].text.startswith("Then a patient tortoise came and")
     assert telling.story.scenes[1].setting == "garden"
+
+
+class FluencyModel(ScriptedModel):
+    """A scripted model that also reports its own token log-probabilities, as the llama.cpp backend does."""
+
+    def __init__(self, *answers_and_logprobs: tuple[str, float]) -> None:
+        super().__init__(*(answer for answer, _ in answers_and_logprobs))
+        self.means = [mean for _, mean in answers_and_logprobs]
+        self.last_logprobs: list[float] = []
+
+    def stream(self, messages, prefill, max_tokens, temperature, seed):
+        mean = self.means[min(self.calls, len(self.means) - 1)]
+        self.last_logprobs = []
+        for piece in super().stream(messages, prefill, max_tokens, temperature, seed):
+            self.last_logprobs.append(mean)
+            yield piece
+
+
+def test_among_passing_candidates_the_one_the_model_found_most_likely_is_shown():
+    model = FluencyModel(
+        ("made a small hole in the sky. There was no rain.", -2.4),  # wandering: the model itself found it unlikely
+        ("sat close and breathed slowly with Ada. Ada felt calmer.", -0.7),
+    )
+    teller = Storyteller(model, candidates=2, max_attempts=2, budget_s=60)
+    _, telling = tell(teller)
+    first, second = telling.candidates
+    assert first.reason is None and second.reason is None
+    assert first.fluency == 0.0 and second.fluency > 0.9
+    assert telling.chosen is second and "breathed slowly" in telling.story.scenes[1].text
+    assert telling.candidates[1].summary()["mean_logprob"] == -0.7
+
+
+def test_a_backend_without_log_probabilities_ranks_as_before():
+    teller = Storyteller(ScriptedModel("sat close. Ada felt calmer."), candidates=1)
+    _, telling = tell(teller)
+    assert telling.chosen.mean_logprob is None and telling.chosen.fluency == 0.5
+
+
+@pytest.mark.parametrize(
+    ("written", "mended"),
+    [
+        ("Lumin smiled, and lumi laughed.", "Lumi smiled, and Lumi laughed."),
+        ("Lummy drew a star and Lumines coloured it.", "Lumi drew a star and Lumi coloured it."),
+        ("Let's look, Lumi. Like a lion, Luna roared.", "Let's look, Lumi. Like a lion, Luna roared."),
+    ],
+)
+def test_a_misspelt_hero_name_is_mended_and_other_words_are_not(written, mended):
+    assert mend_hero_name(written, "Lumi") == mended

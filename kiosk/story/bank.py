@@ -217,7 +217,8 @@ COMFORTS: dict[str, tuple[Beat, ...]] = {
     ),
     "disgust": (
         Beat(
-            "A kind rabbit helped {hero} wash their hands with bubbly water. Splish, splash, all clean!",
+            "A kind rabbit helped {hero} wash away the icky, yucky feeling with soapy bubbles. "
+            "Splish, splash, all clean!",
             "garden",
             ("bubbles", "rabbit"),
         ),

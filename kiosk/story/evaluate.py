@@ -6,6 +6,8 @@
 - coherence: the MiniLM coherence judge on the shown middle scene (``TextModel.coherence``: reads as comfort
   for the feeling and follows the opening), as a mean and as the share at or above 0.5. A proxy: the
   read-through of ``stories.md`` by a person is the real judge;
+- fluency: the mean token log-probability the generating model gave the shown scene (the reranker's own
+  signal, so it says how far the chosen scenes are from wandering, not a separate judge);
 - echo, repetition and fallbacks from the gates' rejections; latency from the start of the telling (the
   moment the emotion event is handled).
 """
@@ -44,6 +46,7 @@ def evaluate(teller: Storyteller, judge: TextModel, n: int, seed: int = 1000) ->
         candidates = [c for t in tellings for c in t.candidates]
         generated = [t for t in tellings if t.tokens]
         coherence = [middle_coherence(judge, t) for t in tellings if not t.fallback]
+        fluency = [t.chosen.mean_logprob for t in tellings if t.chosen and t.chosen.mean_logprob is not None]
         per_emotion[emotion] = {
             "n": n,
             "alignment": round(sum(v == emotion for v in verdicts) / n, 3),
@@ -53,6 +56,7 @@ def evaluate(teller: Storyteller, judge: TextModel, n: int, seed: int = 1000) ->
             else None,
             "coherence_mean": round(statistics.mean(coherence), 3) if coherence else None,
             "coherent_share": round(sum(c >= 0.5 for c in coherence) / len(coherence), 3) if coherence else None,
+            "chosen_mean_logprob": round(statistics.mean(fluency), 3) if fluency else None,
             "echo_rejections_rate": round(sum("echo" in r for r in rejections) / attempts, 3),
             "echoes_in_final_stories": sum(
                 gates.is_echo(
@@ -85,6 +89,9 @@ def evaluate(teller: Storyteller, judge: TextModel, n: int, seed: int = 1000) ->
         if rated
         else None,
         "coherent_share": round(statistics.mean(v["coherent_share"] for v in coherent), 3) if coherent else None,
+        "chosen_mean_logprob": round(statistics.mean(fluent), 3)
+        if (fluent := [v["chosen_mean_logprob"] for v in values if v["chosen_mean_logprob"] is not None])
+        else None,
         "echo_rejections_rate": round(statistics.mean(v["echo_rejections_rate"] for v in values), 3),
         "echoes_in_final_stories": sum(v["echoes_in_final_stories"] for v in values),
         "full_story_ms_median": round(statistics.median(v["full_story_ms_median"] for v in values), 1),

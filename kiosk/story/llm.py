@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
+
 logger = logging.getLogger(__name__)
 
 Messages = list[dict[str, str]]
@@ -38,6 +40,27 @@ def render_chat(template: str, messages: Messages, bos: str = "", eos: str = "")
 
     env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
     return env.from_string(template).render(messages=messages, add_generation_prompt=True, bos_token=bos, eos_token=eos)
+
+
+class LogprobRecorder:
+    """Records the model's own log-probability of every token it samples (before temperature and penalties).
+
+    A logits processor sees the raw logits of the next position; the token sampled from them is the last
+    input id at the following call, so each call scores the previous choice. The mean is the candidate's
+    fluency: a scene that wanders into nonsense ("made a small hole in the sky") is one the tuned model
+    itself finds unlikely. Costs one log-sum-exp over the vocabulary per token (well under a millisecond).
+    """
+
+    def __init__(self) -> None:
+        self.logprobs: list[float] = []
+        self.previous: np.ndarray | None = None
+
+    def __call__(self, input_ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        if self.previous is not None and len(input_ids):
+            self.logprobs.append(float(self.previous[int(input_ids[-1])]))
+        top = float(scores.max())
+        self.previous = scores - (top + float(np.log(np.exp(scores - top).sum())))
+        return scores
 
 
 class LlamaCppModel:
@@ -72,6 +95,7 @@ class LlamaCppModel:
         self.llama = self._load()
         self.generations = 0
         self.reloads = 0
+        self.last_logprobs: list[float] = []  # of the latest generation's tokens: its fluency for reranking
         self.template = self.llama.metadata.get("tokenizer.chat_template")
         if not self.template:
             raise LanguageModelUnavailable(f"{gguf_path.name} carries no chat template")
@@ -80,6 +104,8 @@ class LlamaCppModel:
         logger.info("loaded %s in %.2f s", self.name, time.perf_counter() - started)
 
     def stream(self, messages: Messages, prefill: str, max_tokens: int, temperature: float, seed: int) -> Iterator[str]:
+        from llama_cpp import LogitsProcessorList
+
         prompt = render_chat(self.template, messages) + prefill
         with self.lock:
             if self.generations >= self.RELOAD_EVERY:  # between generations: bounded memory over a long day
@@ -88,6 +114,8 @@ class LlamaCppModel:
                 self.reloads += 1
             self.generations += 1
             self.llama.set_seed(seed)
+            recorder = LogprobRecorder()
+            self.last_logprobs = recorder.logprobs
             for chunk in self.llama.create_completion(
                 prompt,
                 max_tokens=max_tokens,
@@ -96,6 +124,7 @@ class LlamaCppModel:
                 repeat_penalty=1.15,
                 stream=True,
                 stop=["<|im_end|>", "\n\n", "<|endoftext|>"],
+                logits_processor=LogitsProcessorList([recorder]),
             ):
                 yield chunk["choices"][0]["text"]
 

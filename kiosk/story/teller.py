@@ -18,6 +18,7 @@ small models echo them) and what SmolLM2-135M does when left alone: drift, villa
 
 from __future__ import annotations
 
+import difflib
 import logging
 import math
 import random
@@ -81,6 +82,7 @@ VOCABULARY = {
 
 SYSTEM = "You tell short, gentle stories for children. Stories are kind, calm and safe."
 MAX_SCENE_WORDS = 45
+FLUENCY_FLOOR, FLUENCY_CEILING = 2.1, 0.6  # mean token log-probability mapped onto fluency 0..1
 # A sentence ends at . ! or ? (and a closing quote) before a space and a word that does not start in lower
 # case: '"Shall we breathe?" said the owl.' is one sentence, not a question and a fragment.
 SENTENCE_END = re.compile(r"(?<=[.!?])[\"'”’]?(?:\s+(?=[^a-z\s])|$)")
@@ -99,6 +101,15 @@ class Candidate:
     unsafe_max: float = 0.0
     feeling: float = 0.0
     coherence: float = 0.0
+    mean_logprob: float | None = None  # the model's own mean token log-probability (None: backend gives none)
+
+    @property
+    def fluency(self) -> float:
+        """0..1 from the mean token log-probability: about -0.6 (fluent, in the corpus' register) maps to 1,
+        -2.1 (wandering: odd verbs, a helper doing what it cannot) to 0. Neutral 0.5 when unknown."""
+        if self.mean_logprob is None:
+            return 0.5
+        return min(1.0, max(0.0, (self.mean_logprob + FLUENCY_FLOOR) / (FLUENCY_FLOOR - FLUENCY_CEILING)))
 
     @property
     def text(self) -> str:
@@ -106,8 +117,8 @@ class Candidate:
 
     @property
     def score(self) -> float:
-        """Higher is better: far from unsafe, on the feeling, coherent with the opening."""
-        return 0.4 * (1 - self.unsafe_max) + 0.3 * self.feeling + 0.3 * self.coherence
+        """Higher is better: far from unsafe, fluent, on the feeling, coherent with the opening."""
+        return 0.3 * (1 - self.unsafe_max) + 0.3 * self.fluency + 0.2 * self.feeling + 0.2 * self.coherence
 
     @property
     def unsafe(self) -> bool:
@@ -125,6 +136,7 @@ class Candidate:
             "unsafe_max": round(self.unsafe_max, 3),
             "feeling": round(self.feeling, 3),
             "coherence": round(self.coherence, 3),
+            "mean_logprob": None if self.mean_logprob is None else round(self.mean_logprob, 3),
         }
 
 
@@ -288,6 +300,9 @@ class Storyteller:
             if candidate.reason or len(candidate.sentences) >= 2 or len(candidate.text.split()) >= MAX_SCENE_WORDS:
                 break
         telling.generation_s += time.perf_counter() - generation_started
+        logprobs = getattr(self.model, "last_logprobs", None)
+        if logprobs:
+            candidate.mean_logprob = sum(logprobs) / len(logprobs)
         if candidate.reason is None and not candidate.sentences:
             candidate.reason = "no complete sentence"
         if candidate.reason is None:
@@ -323,16 +338,29 @@ class Storyteller:
         text = best.text
         if len(text.split()) > MAX_SCENE_WORDS:
             text = best.sentences[0]
-        text = re.sub(rf"\b{re.escape(base.hero.name)}\b", base.hero.name, text, flags=re.IGNORECASE)
-        # a small model slips on an unusual name ("Lumin" for Lumi): a capitalised word that is the name plus a
-        # letter or two is the name, misspelt
-        text = re.sub(rf"\b{re.escape(base.hero.name)}[a-z]{{1,2}}\b", base.hero.name, text)
+        text = mend_hero_name(text, base.hero.name)
         if text.count('"') % 2:  # a quotation cut short at the sentence cap
             text += '"'
         if not stream:
             yield Partial(f"{base.title}\n{base.scenes[0].text}\n{text}")
         prompt = template.illustration_prompt(best.setting, best.objects, base.hero, base.emotion)
         return TemplateScene(text, best.setting, best.objects, prompt)
+
+
+def mend_hero_name(text: str, name: str) -> str:
+    """The hero's name as the opening spells it. A small model slips on an unusual name ("Lumin", "Lummy",
+    "Lumines" for Lumi): a capitalised word that starts like the name and is mostly the name is the name,
+    misspelt. Other words keep their spelling ("Let's" shares one letter with "Lumi", not most of it)."""
+    text = re.sub(rf"\b{re.escape(name)}\b", name, text, flags=re.IGNORECASE)
+
+    def mend(match: re.Match) -> str:
+        word = match.group(0)
+        if word == name or word[0] != name[0]:
+            return word
+        close = difflib.SequenceMatcher(None, word.lower(), name.lower()).ratio() >= 0.6
+        return name if close or word.lower().startswith(name.lower()) else word
+
+    return re.sub(r"\b[A-Z][a-z]+\b", mend, text)
 
 
 def softmax_share(scores: dict[str, float], emotion: str, temperature: float = 0.05) -> float:

@@ -68,12 +68,14 @@ def read_scenes(corpus_dir: Path = CORPUS_DIR) -> list[ComfortScene]:
         path = corpus_dir / f"{emotion}.jsonl"
         if not path.is_file():
             raise FileNotFoundError(f"no comfort scenes for {emotion} at {path}")
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if line.strip():
-                try:
-                    scenes.append(ComfortScene(emotion=emotion, **json.loads(line)))
-                except (ValueError, TypeError) as exc:
-                    raise ValueError(f"{path.name}:{number}: {exc}") from None
+        # <emotion>.jsonl, then each later writer's <emotion>-<n>.jsonl
+        for part in [path, *sorted(corpus_dir.glob(f"{emotion}-*.jsonl"))]:
+            for number, line in enumerate(part.read_text(encoding="utf-8").splitlines(), 1):
+                if line.strip():
+                    try:
+                        scenes.append(ComfortScene(emotion=emotion, **json.loads(line)))
+                    except (ValueError, TypeError) as exc:
+                        raise ValueError(f"{part.name}:{number}: {exc}") from None
     return scenes
 
 
@@ -91,10 +93,79 @@ def training_example(scene: ComfortScene, rng: random.Random) -> tuple[list[dict
     return messages, scene.prefill, scene.continuation.replace(HERO, base.hero.name)
 
 
+# Helpers without a body that can sit beside a child (sky, weather, things, fish): the writers used them well
+# ("a whale-shaped cloud"), but a 135M model asked to continue "Then a gentle rain came and" writes nonsense
+# ("dropped a small stone on the grass"). They stay in training; the teller is not offered them.
+DISEMBODIED = frozenset(
+    [
+        "cloud",
+        "raincloud",
+        "star",
+        "moon",
+        "half-moon",
+        "comet",
+        "sun",
+        "sunbeam",
+        "moonbeam",
+        "sunshine",
+        "sunset",
+        "sunrise",
+        "sunshower",
+        "shower",
+        "rain",
+        "raindrop",
+        "dewdrop",
+        "mist",
+        "breeze",
+        "wind",
+        "snowflake",
+        "snowfall",
+        "rainbow",
+        "aurora",
+        "sky",
+        "night",
+        "lights",
+        "brook",
+        "balloon",
+        "kite",
+        "pinwheel",
+        "chime",
+        "clock",
+        "feather",
+        "bubble",
+        "leaf",
+        "seed",
+        "dandelion",
+        "sunflower",
+        "boat",
+        "aeroplane",
+        "train",
+        "blanket",
+        "quilt",
+        "night-light",
+        "blower",
+        "fish",
+        "goldfish",
+        "trout",
+        "carp",
+        "catfish",
+        "salmon",
+    ]
+)
+
+
+def embodied(helper: str) -> bool:
+    """A helper that can come, sit beside the child and do something with its paws or hands."""
+    return helper.split()[-1].lower() not in DISEMBODIED
+
+
 def helpers_by_emotion(scenes: list[ComfortScene]) -> dict[str, list[dict]]:
-    """The helpers the tuned model learned, with what the picture shows: the teller draws from these."""
+    """The helpers the tuned model learned, with what the picture shows: the teller draws from these (only
+    the embodied ones)."""
     table: dict[str, dict[str, dict]] = {e: {} for e in EMOTIONS}
     for scene in scenes:
+        if not embodied(scene.helper):
+            continue
         table[scene.emotion].setdefault(
             scene.helper, {"helper": scene.helper, "setting": scene.setting, "objects": list(scene.objects)}
         )
