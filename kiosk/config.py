@@ -138,6 +138,13 @@ class StoryConfig(Section):
         title="LoRA adapter for the GGUF model",
         description="the team's comfort fine-tune (manifest.json + adapter.gguf + helpers.json); none: the base model",
     )
+    min_mean_logprob: float | None = Field(
+        -1.8,
+        le=0,
+        title="Fluency floor",
+        description="a candidate whose tokens the model itself found this unlikely on average (mean log-probability)"
+        " is refused as wandering, like an unsafe one; none: rank by fluency only",
+    )
     candidates: int = Field(
         3, ge=1, le=8, title="Comfort scenes written per story", description="the best that passes every gate is shown"
     )

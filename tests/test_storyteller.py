@@ -192,3 +192,17 @@ def test_a_backend_without_log_probabilities_ranks_as_before():
 )
 def test_a_misspelt_hero_name_is_mended_and_other_words_are_not(written, mended):
     assert mend_hero_name(written, "Lumi") == mended
+
+
+def test_a_candidate_the_model_itself_found_unlikely_is_refused_as_wandering():
+    model = FluencyModel(
+        ("came and snorted in surprise at the sky. It huddled on its back.", -2.3),
+        ("sat close and breathed slowly with Ada. Ada felt calmer.", -1.2),
+    )
+    teller = Storyteller(model, candidates=1, max_attempts=2, budget_s=60, min_mean_logprob=-1.8)
+    _, telling = tell(teller)
+    assert telling.candidates[0].reason == "wandering (mean log-probability -2.30)"
+    assert telling.chosen is telling.candidates[1] and not telling.fallback
+    only_wandering = Storyteller(FluencyModel(("snorted in surprise.", -2.3)), max_attempts=2, min_mean_logprob=-1.8)
+    _, telling = tell(only_wandering)
+    assert telling.fallback  # the template's scene stands in, as for an unsafe one

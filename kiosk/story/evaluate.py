@@ -68,6 +68,7 @@ def evaluate(teller: Storyteller, judge: TextModel, n: int, seed: int = 1000) ->
             "repetition_rate": round(sum("repetition" in r for r in rejections) / attempts, 3),
             "safety_rejections": sum(("blocklist" in r) or ("classifier" in r) for r in rejections),
             "off_emotion_rejections": sum("off-emotion" in r for r in rejections),
+            "wandering_rejections": sum("wandering" in r for r in rejections),
             "fallback_rate": round(sum(t.fallback for t in tellings) / n, 3),
             "tokens_per_s": round(statistics.median(t.tokens_per_s for t in generated), 1) if generated else None,
             "first_words_ms": round(statistics.median(t.first_words_ms for t in tellings), 2),

@@ -104,6 +104,7 @@ def build_storyteller(cfg: StoryConfig) -> tuple[Storyteller, str | None]:
         budget_s=cfg.budget_s,
         max_tokens=cfg.max_tokens,
         temperature=cfg.temperature,
+        min_mean_logprob=cfg.min_mean_logprob,
     )
     if model is not None:
         list(model.stream([{"role": "user", "content": "Hello"}], "Hello", 2, 0.0, 0))  # first decode off the clock

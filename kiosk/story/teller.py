@@ -185,6 +185,7 @@ class Storyteller:
         budget_s: float = 2.0,
         max_tokens: int = 60,
         temperature: float = 0.8,
+        min_mean_logprob: float | None = None,
     ) -> None:
         self.model = model
         self.unsafe = unsafe  # the learned safety check: (unsafe, probability, category) or a bool
@@ -196,6 +197,7 @@ class Storyteller:
         self.budget_s = budget_s
         self.max_tokens = max_tokens
         self.temperature = temperature
+        self.min_mean_logprob = min_mean_logprob  # below it a candidate is refused as wandering
 
     @property
     def name(self) -> str:
@@ -305,6 +307,13 @@ class Storyteller:
             candidate.mean_logprob = sum(logprobs) / len(logprobs)
         if candidate.reason is None and not candidate.sentences:
             candidate.reason = "no complete sentence"
+        if (
+            candidate.reason is None
+            and self.min_mean_logprob is not None
+            and candidate.mean_logprob is not None
+            and candidate.mean_logprob < self.min_mean_logprob
+        ):
+            candidate.reason = f"wandering (mean log-probability {candidate.mean_logprob:.2f})"
         if candidate.reason is None:
             whole = " ".join([base.scenes[0].text, candidate.text, base.scenes[-1].text])
             found, candidate.feeling = self._feeling(whole, base.emotion)
