@@ -119,6 +119,7 @@ def test_a_tiny_llama_is_tuned_exported_and_served_with_its_adapter(tmp_path):
 
     from gguf import GGUFReader
 
+    assert str(tmp_path).encode() not in adapter.read_bytes()  # no machine path in the shipped metadata
     tensors = [t.name for t in GGUFReader(str(adapter)).tensors]
     assert sum(name.endswith("lora_a") for name in tensors) == 2 * 7  # two layers × seven projections
     assert sum(name.endswith("lora_b") for name in tensors) == 2 * 7

@@ -149,7 +149,8 @@ def stories_markdown(stories: list[dict], generator: str) -> str:
                 "shown" if c["text"] and c["text"] in " ".join(middle) else ("passed" if c["passed"] else c["reason"])
             )
             refused = f" ✗ {c['refused_sentence']}" if c.get("refused_sentence") else ""
-            lines.append(f"- candidate ({verdict}; score {c['score']}): {c['text'] or '—'}{refused}")
+            fluency = "" if c.get("mean_logprob") is None else f", mean log-probability {c['mean_logprob']}"
+            lines.append(f"- candidate ({verdict}; score {c['score']}{fluency}): {c['text'] or '—'}{refused}")
     return "\n".join(lines) + "\n"
 
 

@@ -180,6 +180,7 @@ def export_gguf_adapter(model, tokenizer, llama_cpp_src: Path, out_file: Path) -
         config = base.config.to_dict()
         config["architectures"] = [type(base).__name__]  # a config read from GGUF names none; the converter needs it
         config.pop("quantization_config", None)  # the adapter is float: the GGUF origin of the base is no concern
+        config["_name_or_path"] = "HuggingFaceTB/SmolLM2-135M-Instruct"  # the GGUF's folder here is a machine path
         base_dir.mkdir(parents=True)
         (base_dir / "config.json").write_text(json.dumps(config, indent=1, default=str))
         tokenizer.save_pretrained(str(base_dir))
