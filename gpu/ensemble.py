@@ -25,6 +25,7 @@ import numpy as np
 
 from kiosk.emotion import metrics
 from kiosk.emotion.data import holdout, load_faces
+from kiosk.emotion.metrics import softmax
 
 logger = logging.getLogger(__name__)
 
@@ -34,42 +35,31 @@ def member_name(path: Path) -> str:
 
 
 def flip_logits(predict, images: np.ndarray) -> np.ndarray:
-    """Mean logits of the face and its mirror image."""
-    pixels = (images.astype(np.float32) / 255.0)[:, None]
-    return (predict(pixels) + predict(np.ascontiguousarray(pixels[..., ::-1]))) / 2
+    """Mean logits of the faces and their mirror images (uint8 grey, N×48×48)."""
+    return (predict(images) + predict(np.ascontiguousarray(images[..., ::-1]))) / 2
 
 
 def predictor(path: Path, threads: int):
-    """A function (N,1,48,48) float pixels -> logits for a checkpoint or an ONNX model directory."""
+    """uint8 faces -> logits, for a ``best.pt`` checkpoint (PyTorch) or a model directory (the kiosk's runtime)."""
     if path.is_dir():
-        import onnxruntime as ort
-
+        from kiosk.emotion.classifier import face_pixels
+        from kiosk.emotion.runtimes import open_runtime
         from kiosk.models import load_manifest
 
-        manifest = load_manifest(path)
-        onnx_file = next(f.path for f in manifest.files if f.path.endswith(".onnx"))
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        session = ort.InferenceSession(str(path / onnx_file), options, providers=["CPUExecutionProvider"])
-
-        def run(pixels: np.ndarray) -> np.ndarray:
-            return np.concatenate(
-                [session.run(None, {"pixels": pixels[i : i + 256]})[0] for i in range(0, len(pixels), 256)]
-            )
-
-        return run
+        onnx_file = next(f.path for f in load_manifest(path).files if f.path.endswith(".onnx"))
+        runtime = open_runtime(path / onnx_file, ["onnxruntime-cpu"], threads)
+        return lambda images: runtime.logits(face_pixels(images))
     import torch
 
     from kiosk.emotion.export import load_checkpoints
+    from kiosk.emotion.train import predict_logits
 
     torch.set_num_threads(threads)
     model = load_checkpoints([path])
 
-    def run(pixels: np.ndarray) -> np.ndarray:
+    def run(images: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            return np.concatenate(
-                [model(torch.from_numpy(pixels[i : i + 256])).numpy() for i in range(0, len(pixels), 256)]
-            )
+            return predict_logits(model, images, batch_size=256)
 
     return run
 
@@ -85,11 +75,6 @@ def cached_logits(members: list[Path], split: str, faces, cache: Path, threads: 
             stored[key] = flip_logits(predictor(path, threads), faces.images)
             np.savez(cache, **stored)
     return {member_name(p): stored[f"{member_name(p)}/{split}"] for p in members}
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(1, keepdims=True))
-    return shifted / shifted.sum(1, keepdims=True)
 
 
 def greedy_selection(holdout_probs: dict[str, np.ndarray], labels: np.ndarray, max_size: int = 12) -> list[str]:
