@@ -26,6 +26,11 @@ from kiosk.story.textmodel import TextModel
 READ_THROUGH_SEEDS = (11, 12, 13)
 
 
+def mean_or_none(values) -> float | None:
+    known = [v for v in values if v is not None]
+    return round(statistics.mean(known), 3) if known else None
+
+
 def tell_once(teller: Storyteller, emotion: str, seed: int) -> Telling:
     return next(step for step in teller.tell(emotion, seed=seed) if isinstance(step, Telling))
 
@@ -56,7 +61,7 @@ def evaluate(teller: Storyteller, judge: TextModel, n: int, seed: int = 1000) ->
             else None,
             "coherence_mean": round(statistics.mean(coherence), 3) if coherence else None,
             "coherent_share": round(sum(c >= 0.5 for c in coherence) / len(coherence), 3) if coherence else None,
-            "chosen_mean_logprob": round(statistics.mean(fluency), 3) if fluency else None,
+            "chosen_mean_logprob": mean_or_none(fluency),
             "echo_rejections_rate": round(sum("echo" in r for r in rejections) / attempts, 3),
             "echoes_in_final_stories": sum(
                 gates.is_echo(
@@ -90,9 +95,7 @@ def evaluate(teller: Storyteller, judge: TextModel, n: int, seed: int = 1000) ->
         if rated
         else None,
         "coherent_share": round(statistics.mean(v["coherent_share"] for v in coherent), 3) if coherent else None,
-        "chosen_mean_logprob": round(statistics.mean(fluent), 3)
-        if (fluent := [v["chosen_mean_logprob"] for v in values if v["chosen_mean_logprob"] is not None])
-        else None,
+        "chosen_mean_logprob": mean_or_none(v["chosen_mean_logprob"] for v in values),
         "echo_rejections_rate": round(statistics.mean(v["echo_rejections_rate"] for v in values), 3),
         "echoes_in_final_stories": sum(v["echoes_in_final_stories"] for v in values),
         "full_story_ms_median": round(statistics.median(v["full_story_ms_median"] for v in values), 1),
