@@ -17,13 +17,13 @@ from pathlib import Path
 from bench import machine
 from bench.deploykit import SHIPPED_EMOTION, always_sad_model, emotion_model_copy, loopback_sshd
 from kiosk import broker
-from kiosk.bundle import build_bundle, generate_key, load_private_key
 from kiosk.config import BrokerConfig, ModelsConfig, Settings
 from kiosk.dashboard.accounts import StaffAccounts
 from kiosk.dashboard.app import StaffFeed, create_staff_app
 from kiosk.dashboard.throttle import LoginThrottle
-from kiosk.deploy import deploy
-from kiosk.install import install_bundle
+from kiosk.modelstore.bundle import build_bundle, generate_key, load_private_key
+from kiosk.modelstore.deploy import deploy
+from kiosk.modelstore.install import install_bundle
 
 RUNS = 3
 BUNDLE_MB = 20.0

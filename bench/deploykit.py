@@ -16,7 +16,7 @@ from pathlib import Path
 from kiosk.broker import free_port, port_open
 from kiosk.config import PROJECT_ROOT
 from kiosk.emotion.labels import EMOTIONS
-from kiosk.models import file_entry, load_manifest, write_manifest
+from kiosk.modelstore.manifest import file_entry, load_manifest, write_manifest
 
 SHIPPED_EMOTION = PROJECT_ROOT / "models" / "emotion" / "kiosk-compact-cnn"
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"

@@ -44,7 +44,7 @@ def predictor(path: Path, threads: int):
     if path.is_dir():
         from kiosk.emotion.classifier import face_pixels
         from kiosk.emotion.runtimes import open_runtime
-        from kiosk.models import load_manifest
+        from kiosk.modelstore.manifest import load_manifest
 
         onnx_file = next(f.path for f in load_manifest(path).files if f.path.endswith(".onnx"))
         runtime = open_runtime(path / onnx_file, ["onnxruntime-cpu"], threads)

@@ -44,7 +44,7 @@ def setup_logging(verbose: bool) -> None:
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from kiosk.camera.sources import SourceError
-    from kiosk.models import ModelError
+    from kiosk.modelstore.manifest import ModelError
 
     try:
         return _service_class(args.service)(settings).run()
@@ -232,14 +232,26 @@ def story_eval(args: argparse.Namespace, settings: Settings, teller, problem: st
 
 
 def cmd_models(args: argparse.Namespace, rest: list[str]) -> int:
-    from kiosk.modelcli import main
+    from kiosk.modelstore.cli import main
 
     setup_logging(args.verbose)
     return main([args.action, *rest], lambda: load_settings(args.config))
 
 
+def version() -> str:
+    """The installed distribution's version (what a support request should quote)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as distribution_version
+
+    try:
+        return distribution_version("emotionai-kiosk")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kiosk", description="EmotionAI kiosk: a comforting story for a feeling.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     parser.add_argument("--config", type=Path, help="TOML or JSON settings file (or KIOSK_CONFIG)")
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -253,9 +265,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("service", choices=SERVICES)
 
     emotion = sub.add_parser(
-        "emotion", help="train, export, evaluate the emotion model; check data hygiene", add_help=False
+        "emotion",
+        help="train, export, evaluate the emotion model; check data hygiene",
+        description="the emotion model: `kiosk emotion ACTION --help` for each action",
+        add_help=False,
     )
-    emotion.add_argument("action", choices=["train", "export", "eval", "hygiene", "card"])
+    emotion.add_argument("action", nargs="?", choices=["train", "export", "eval", "hygiene", "card"])
 
     story = sub.add_parser("story", help="tell one story")
     story_sub = story.add_subparsers(dest="action", required=True)
@@ -280,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     models = sub.add_parser(
         "models", help="pull | keygen | bundle | install | check | deploy (signed model updates)", add_help=False
     )
-    models.add_argument("action", choices=["pull", "keygen", "bundle", "install", "check", "deploy"])
+    models.add_argument("action", nargs="?", choices=["pull", "keygen", "bundle", "install", "check", "deploy"])
 
     staff = sub.add_parser("staff", help="staff page accounts")
     staff_sub = staff.add_subparsers(dest="action", required=True)
@@ -291,8 +306,20 @@ def build_parser() -> argparse.ArgumentParser:
     remove_user = staff_sub.add_parser("remove-user", help="remove a staff account and end its sessions")
     remove_user.add_argument("name")
 
-    safety = sub.add_parser("safety", help="train the story safety classifier on corpus/safety", add_help=False)
-    safety.add_argument("action", choices=["train"])
+    safety = sub.add_parser(
+        "safety",
+        help="train the story safety classifier on corpus/safety",
+        description="the story safety classifier: `kiosk safety train --help`",
+        add_help=False,
+    )
+    safety.add_argument("action", nargs="?", choices=["train"])
+    # These pass their remaining arguments to their own parsers (add_help=False above), so without an action
+    # `--help` is answered here: every level of the command answers --help with exit status 0.
+    parser.delegates = {"emotion": emotion, "models": models, "safety": safety}  # type: ignore[attr-defined]
+
+    sub.add_parser(
+        "appliance", help="install | uninstall the appliance's system files (make install does)", add_help=False
+    )
 
     sub.add_parser("config-schema", help="print the JSON schema of the settings file")
     return parser
@@ -302,10 +329,23 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
+    if args.command in parser.delegates and args.action is None:  # type: ignore[attr-defined]
+        if args.command == "models":
+            from kiosk.modelstore.cli import build_parser as models_parser
+
+            models_parser().print_help()
+        else:
+            parser.delegates[args.command].print_help()  # type: ignore[attr-defined]
+        return 0 if {"-h", "--help"} & set(rest) else 2
     if args.command == "emotion":
         return cmd_emotion(args, rest)
     if args.command == "models":
         return cmd_models(args, rest)
+    if args.command == "appliance":
+        from kiosk.appliance import main as appliance_main
+
+        setup_logging(args.verbose)
+        return appliance_main(rest)
     if args.command == "illustrate":
         from kiosk.illustrate.evaluate import main as illustrate_main
 

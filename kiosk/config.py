@@ -1,8 +1,15 @@
 """Kiosk configuration: one pydantic model, documented field by field.
 
 Values come from a TOML file (``--config`` or ``KIOSK_CONFIG``), then from ``KIOSK_<SECTION>__<FIELD>``
-environment variables. Broker passwords never live in the file: they are read from systemd credentials
+environment variables, read by pydantic-settings: a list is set as JSON
+(``KIOSK_EMOTION__RUNTIMES='["onnxruntime-cpu"]'``), and an unrelated ``KIOSK_*`` variable is ignored rather
+than stopping every service. Broker passwords never live in the file: they are read from systemd credentials
 (``$CREDENTIALS_DIRECTORY/broker-<user>``) or from ``<secrets_dir>/broker-<user>``.
+
+Defaults: in a git checkout (``make run``) models and state sit in the checkout (``models/``, ``.run/``); an
+installed package (``pip install .`` anywhere) uses ``<sys.prefix>/share/emotionai-kiosk/models`` and
+``$XDG_STATE_HOME/emotionai-kiosk`` instead; the appliance names its directories in
+``/etc/emotionai-kiosk/kiosk.toml`` (``make install``).
 """
 
 from __future__ import annotations
@@ -10,15 +17,31 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
 logger = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# A git checkout (make run, make test) keeps models and state beside the code; an installed package cannot.
+IN_CHECKOUT = (PROJECT_ROOT / "pyproject.toml").is_file() and (PROJECT_ROOT / "models").is_dir()
+
+
+def _state_root() -> Path:
+    if IN_CHECKOUT:
+        return PROJECT_ROOT / ".run"
+    state_home = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+    return Path(state_home) / "emotionai-kiosk"
+
+
+MODELS_ROOT = PROJECT_ROOT / "models" if IN_CHECKOUT else Path(sys.prefix) / "share" / "emotionai-kiosk" / "models"
+KEYS_ROOT = PROJECT_ROOT / "keys" if IN_CHECKOUT else Path(sys.prefix) / "share" / "emotionai-kiosk" / "keys"
+STATE_ROOT = _state_root()
 
 
 class Section(BaseModel):
@@ -29,7 +52,7 @@ class BrokerConfig(Section):
     host: str = Field("127.0.0.1", title="Broker host", description="MQTT broker the services use")
     port: int = Field(1883, title="Broker port", ge=1, le=65535)
     secrets_dir: Path = Field(
-        PROJECT_ROOT / ".run" / "secrets",
+        STATE_ROOT / "secrets",
         title="Secrets directory",
         description="where broker-<user> password files live outside systemd",
     )
@@ -43,7 +66,7 @@ class TlsListenerConfig(Section):
     bind: str = Field("0.0.0.0", title="Address the TLS listener binds to")
     cert_dir: Path = Field(
         title="Certificate directory",
-        description="holds ca.crt, server.crt and server.key, as made by broker/make-certs.sh",
+        description="holds ca.crt, server.crt and server.key, as made by kiosk/broker/make-certs.sh (make certs)",
     )
 
 
@@ -83,7 +106,7 @@ class CameraConfig(Section):
 
 class EmotionConfig(Section):
     model_dir: Path = Field(
-        PROJECT_ROOT / "models" / "emotion" / "kiosk-compact-cnn",
+        MODELS_ROOT / "emotion" / "kiosk-compact-cnn",
         title="Emotion model directory",
         description="holds manifest.json + ONNX",
     )
@@ -111,7 +134,7 @@ class StoryConfig(Section):
         "llama-cpp", title="Storyteller backend", description="template: no LLM, the template stories alone"
     )
     model_path: Path = Field(
-        PROJECT_ROOT / "models" / "story" / "smollm2-135m-instruct",
+        MODELS_ROOT / "story" / "smollm2-135m-instruct",
         title="LLM model",
         description="a directory with manifest.json + GGUF (kiosk models pull) or a transformers model directory",
     )
@@ -134,7 +157,7 @@ class StoryConfig(Section):
         description="0.6: the tuned model's likelier words (fewer odd turns); helpers and seeds give the variety",
     )
     adapter_path: Path | None = Field(
-        PROJECT_ROOT / "models" / "story" / "smollm2-comfort-lora",
+        MODELS_ROOT / "story" / "smollm2-comfort-lora",
         title="LoRA adapter for the GGUF model",
         description="the team's comfort fine-tune (manifest.json + adapter.gguf + helpers.json); none: the base model",
     )
@@ -152,7 +175,7 @@ class StoryConfig(Section):
         2.0, gt=0, le=30, title="Seconds for writing candidates", description="after this the best so far is shown"
     )
     safety_model_dir: Path = Field(
-        PROJECT_ROOT / "models" / "safety" / "story-safety-minilm",
+        MODELS_ROOT / "safety" / "story-safety-minilm",
         title="Safety classifier",
         description="the learned sentence check behind the blocklist (kiosk safety train)",
     )
@@ -171,7 +194,7 @@ class IllustrateConfig(Section):
         description="the storybook picture shows first; a safe diffusion picture replaces it",
     )
     model_dir: Path = Field(
-        PROJECT_ROOT / "models" / "illustrate" / "sd15-anime",
+        MODELS_ROOT / "illustrate" / "sd15-anime",
         title="Diffusion pipeline directory",
         description="diffusers layout, local files only",
     )
@@ -201,7 +224,7 @@ class WebConfig(Section):
 class VoiceConfig(Section):
     enabled: bool = Field(True, title="Read stories aloud with the offline voice", description="off: the page's timer")
     model_path: Path = Field(
-        PROJECT_ROOT / "models" / "voice" / "en_US-joe-medium",
+        MODELS_ROOT / "voice" / "en_US-joe-medium",
         title="Piper voice",
         description="a directory with manifest.json (kiosk models pull joe-voice), a directory holding one"
         " <voice>.onnx with its <voice>.onnx.json, or that .onnx file itself (any Piper voice)",
@@ -248,7 +271,7 @@ class ModelsConfig(Section):
         description="where deployed bundles are installed (<task>/current); default <run_dir>/models",
     )
     trusted_keys_dir: Path = Field(
-        PROJECT_ROOT / "keys",
+        KEYS_ROOT,
         title="Trusted maintainer keys",
         description="ed25519 public keys (*.pub, PEM); a bundle must be signed by one of them",
     )
@@ -262,7 +285,7 @@ class Settings(Section):
         pattern=r"^[A-Za-z0-9_-]+$",
         description="names this kiosk in every topic: kiosk/<kiosk_id>/...",
     )
-    run_dir: Path = Field(PROJECT_ROOT / ".run", title="Runtime directory (broker data, logs)")
+    run_dir: Path = Field(STATE_ROOT, title="Runtime directory (broker data, logs)")
     metrics_interval_s: float = Field(10.0, gt=0, title="Seconds between each service's metrics messages")
     broker: BrokerConfig = BrokerConfig()
     camera: CameraConfig = CameraConfig()
@@ -290,17 +313,36 @@ class Settings(Section):
         return None
 
 
+class _EnvironmentBase(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="KIOSK_", env_nested_delimiter="__", env_parse_none_str="none", case_sensitive=False
+    )
+
+
+# Settings' own fields, read by pydantic-settings: nested sections by ``__``, lists and dicts as JSON. Names that
+# match no field (KIOSK_CONFIG, or a stray KIOSK_ID) are not settings and are ignored.
+_Environment = create_model(
+    "KioskEnvironment",
+    __base__=_EnvironmentBase,
+    **{name: (field.annotation, field) for name, field in Settings.model_fields.items()},
+)
+
+
+class _MappingEnvSource(EnvSettingsSource):
+    """pydantic-settings' environment source over a given mapping (the process environment, or a test's)."""
+
+    def __init__(self, environ: dict[str, str]) -> None:
+        self._environ = environ
+        super().__init__(_Environment)
+
+    def _load_env_vars(self) -> dict[str, str | None]:
+        none = self.env_parse_none_str
+        return {key.lower(): None if value == none else value for key, value in self._environ.items()}
+
+
 def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
-    overrides: dict[str, Any] = {}
-    for key, value in environ.items():
-        if not key.startswith("KIOSK_") or key == "KIOSK_CONFIG":
-            continue
-        path = key[len("KIOSK_") :].lower().split("__")
-        node = overrides
-        for part in path[:-1]:
-            node = node.setdefault(part, {})
-        node[path[-1]] = value
-    return overrides
+    """The raw values ``KIOSK_*`` variables set, nested like the TOML file (validated later with it)."""
+    return _MappingEnvSource(environ)()
 
 
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

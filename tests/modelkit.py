@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kiosk.models import write_manifest
+from kiosk.modelstore.manifest import write_manifest
 
 
 def tiny_model_dir(path: Path, temperature: float = 1.0) -> Path:

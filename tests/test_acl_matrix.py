@@ -1,6 +1,6 @@
 """The broker ACL, proven on a real broker: every account × every topic, read and write.
 
-The policy below is the specification; the test measures what Mosquitto with ``broker/acl`` actually allows
+The policy below is the specification; the test measures what Mosquitto with ``kiosk/broker/acl`` actually allows
 and requires the two to be identical. It writes the matrix and its counts to tests/artifacts/acl-matrix.json.
 """
 

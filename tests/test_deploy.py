@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -14,13 +15,13 @@ from pathlib import Path
 import pytest
 
 from bench.deploykit import SSHD, always_sad_model, emotion_model_copy, loopback_sshd
-from kiosk.bundle import build_bundle, generate_key, load_private_key
 from kiosk.config import ModelsConfig, Settings
-from kiosk.deploy import deploy
 from kiosk.emotion.service import EmotionService
 from kiosk.events import DeployResult, StatusPayload, Topics
-from kiosk.install import install_bundle, report
-from kiosk.registry import ModelStore, active_model_dir
+from kiosk.modelstore.bundle import build_bundle, generate_key, load_private_key
+from kiosk.modelstore.deploy import deploy
+from kiosk.modelstore.install import install_bundle, report
+from kiosk.modelstore.registry import ModelStore, active_model_dir
 from tests.conftest import Recorder, start_bus, wait_for
 
 pytestmark = pytest.mark.integration
@@ -71,18 +72,18 @@ def test_a_signed_bundle_installs_beside_the_shipped_model_and_is_reported(kiosk
     emotion.subscribe(topics.command("reload-models"), commands)
     start_bus(emotion)
 
-    bundle = bundle_of(emotion_model_copy(tmp_path / "v2", "1.0.1"), keys["private"], tmp_path / "v2.tar")
+    bundle = bundle_of(emotion_model_copy(tmp_path / "v2", "1.2.1"), keys["private"], tmp_path / "v2.tar")
     outcome = install_bundle(kiosk, bundle)
 
     assert outcome.ok and outcome.action == "installed", outcome
     assert "known smiling face → happy" in outcome.reason
     current = ModelStore(kiosk.installed_models_dir).current("emotion")
-    assert current == (kiosk.installed_models_dir / "emotion" / "kiosk-compact-cnn" / "1.0.1").resolve()
+    assert current == (kiosk.installed_models_dir / "emotion" / "kiosk-compact-cnn" / "1.2.1").resolve()
     assert active_model_dir(kiosk, "emotion") == current
     assert not any((kiosk.installed_models_dir / ".staging").iterdir())
     assert report(kiosk, outcome)
     assert wait_for(lambda: watcher.payloads(topics.deploy))
-    assert DeployResult.model_validate_json(watcher.payloads(topics.deploy)[-1]).version == "1.0.1"
+    assert DeployResult.model_validate_json(watcher.payloads(topics.deploy)[-1]).version == "1.2.1"
     assert wait_for(lambda: commands.payloads()), "services were not asked to reload"
 
 
@@ -103,36 +104,36 @@ def test_a_running_emotion_service_switches_to_the_deployed_model(kiosk, keys, t
     try:
         shipped = json.loads((kiosk.emotion.model_dir / "manifest.json").read_text())
         assert wait_for(lambda: model_label() == f"kiosk-compact-cnn@{shipped['version']}")
-        bundle = bundle_of(emotion_model_copy(tmp_path / "v2", "1.0.1"), keys["private"], tmp_path / "v2.tar")
+        bundle = bundle_of(emotion_model_copy(tmp_path / "v2", "1.2.1"), keys["private"], tmp_path / "v2.tar")
         outcome = install_bundle(kiosk, bundle)
         assert outcome.ok
         report(kiosk, outcome)
-        assert wait_for(lambda: model_label() == "kiosk-compact-cnn@1.0.1", timeout=15)
+        assert wait_for(lambda: model_label() == "kiosk-compact-cnn@1.2.1", timeout=15)
     finally:
         service.stop()
 
 
 def test_a_corrupted_file_is_refused_and_nothing_changes(kiosk, keys, tmp_path):
-    first = bundle_of(emotion_model_copy(tmp_path / "v2", "1.0.1"), keys["private"], tmp_path / "v2.tar")
+    first = bundle_of(emotion_model_copy(tmp_path / "v2", "1.2.1"), keys["private"], tmp_path / "v2.tar")
     assert install_bundle(kiosk, first).ok
-    bundle = bundle_of(emotion_model_copy(tmp_path / "v3", "1.0.2"), keys["private"], tmp_path / "v3.tar")
+    bundle = bundle_of(emotion_model_copy(tmp_path / "v3", "1.2.2"), keys["private"], tmp_path / "v3.tar")
     rewrite_member(bundle, "model.onnx", lambda data: data[:-100] + bytes(100))
 
     outcome = install_bundle(kiosk, bundle)
 
     assert outcome.action == "refused" and "sha256" in outcome.reason, outcome
     store = ModelStore(kiosk.installed_models_dir)
-    assert store.current("emotion").name == "1.0.1"
-    assert not (kiosk.installed_models_dir / "emotion" / "kiosk-compact-cnn" / "1.0.2").exists()
+    assert store.current("emotion").name == "1.2.1"
+    assert not (kiosk.installed_models_dir / "emotion" / "kiosk-compact-cnn" / "1.2.2").exists()
 
 
 @pytest.mark.parametrize("attack", ["untrusted key", "manifest edited after signing", "unsigned"])
 def test_a_bad_signature_is_refused_and_nothing_changes(kiosk, keys, tmp_path, attack):
-    model = emotion_model_copy(tmp_path / "v2", "1.0.1")
+    model = emotion_model_copy(tmp_path / "v2", "1.2.1")
     key = keys["stranger"] if attack == "untrusted key" else keys["private"]
     bundle = bundle_of(model, key, tmp_path / "v2.tar")
     if attack == "manifest edited after signing":
-        rewrite_member(bundle, "manifest.json", lambda data: data.replace(b'"1.0.1"', b'"6.6.6"', 1))
+        rewrite_member(bundle, "manifest.json", lambda data: data.replace(b'"1.2.1"', b'"6.6.6"', 1))
     if attack == "unsigned":
         rewrite_member(bundle, "manifest.sig", lambda data: b"")
 
@@ -170,7 +171,7 @@ SMUGGLED = {
 @pytest.mark.parametrize("attack", SMUGGLED)
 def test_a_signed_bundle_holding_anything_its_manifest_does_not_list_is_refused(kiosk, keys, tmp_path, attack):
     name, data, kind, link, reason = SMUGGLED[attack]
-    bundle = bundle_of(emotion_model_copy(tmp_path / "v2", "1.0.1"), keys["private"], tmp_path / "v2.tar")
+    bundle = bundle_of(emotion_model_copy(tmp_path / "v2", "1.2.1"), keys["private"], tmp_path / "v2.tar")
     assert install_bundle(kiosk, bundle_of(tmp_path / "v2", keys["private"], tmp_path / "ok.tar")).ok  # control
     ModelStore(kiosk.installed_models_dir).restore("emotion", None)
     shutil.rmtree(kiosk.installed_models_dir / "emotion" / "kiosk-compact-cnn")
@@ -181,20 +182,20 @@ def test_a_signed_bundle_holding_anything_its_manifest_does_not_list_is_refused(
     assert outcome.action == "refused" and reason in outcome.reason, outcome
     assert ModelStore(kiosk.installed_models_dir).current("emotion") is None
     assert active_model_dir(kiosk, "emotion") == kiosk.emotion.model_dir  # the shipped model still serves
-    assert not (kiosk.installed_models_dir / "emotion" / "kiosk-compact-cnn" / "1.0.1").exists()
+    assert not (kiosk.installed_models_dir / "emotion" / "kiosk-compact-cnn" / "1.2.1").exists()
     assert not any(p.name in ("escaped.txt", "kiosk-absolute.txt") for p in tmp_path.rglob("*"))
     assert not Path("/tmp/kiosk-absolute.txt").exists()
 
 
 def test_the_bundle_builder_packs_only_what_the_manifest_lists(keys, tmp_path):
-    model = emotion_model_copy(tmp_path / "v2", "1.0.1")
+    model = emotion_model_copy(tmp_path / "v2", "1.2.1")
     (model / "notes.txt").write_text("not listed")
     with tarfile.open(bundle_of(model, keys["private"], tmp_path / "v2.tar")) as tar:
         assert sorted(tar.getnames()) == ["manifest.json", "manifest.sig", "model.onnx"]
 
 
 def test_a_failing_health_check_rolls_back_to_the_previous_model(kiosk, keys, tmp_path):
-    good = bundle_of(emotion_model_copy(tmp_path / "v2", "1.0.1"), keys["private"], tmp_path / "v2.tar")
+    good = bundle_of(emotion_model_copy(tmp_path / "v2", "1.2.1"), keys["private"], tmp_path / "v2.tar")
     assert install_bundle(kiosk, good).ok
     bad = bundle_of(always_sad_model(tmp_path / "sad"), keys["private"], tmp_path / "sad.tar")
 
@@ -202,9 +203,9 @@ def test_a_failing_health_check_rolls_back_to_the_previous_model(kiosk, keys, tm
 
     assert outcome.action == "rolled back" and not outcome.ok, outcome
     assert "classified sad" in outcome.reason
-    assert outcome.previous == "kiosk-compact-cnn 1.0.1"
+    assert outcome.previous == "kiosk-compact-cnn 1.2.1"
     store = ModelStore(kiosk.installed_models_dir)
-    assert store.current("emotion").name == "1.0.1"
+    assert store.current("emotion").name == "1.2.1"
     assert not (kiosk.installed_models_dir / "emotion" / "always-sad").joinpath("9.9.9-sad").exists()
 
 
@@ -223,7 +224,7 @@ def test_deploy_over_ssh_to_a_kiosk_and_a_local_kiosk_directory(kiosk, keys, tmp
         f'[models]\ninstalled_dir = "{local_settings.models.installed_dir}"\n'
         f'trusted_keys_dir = "{keys["trusted"]}"\n'
     )
-    model = emotion_model_copy(tmp_path / "v2", "1.0.1")
+    model = emotion_model_copy(tmp_path / "v2", "1.2.1")
     with loopback_sshd(tmp_path / "sshd") as sshd:
         result = subprocess.run(
             [
@@ -238,12 +239,12 @@ def test_deploy_over_ssh_to_a_kiosk_and_a_local_kiosk_directory(kiosk, keys, tmp
     assert result.returncode == 0, result.stderr[-2000:]
     summary = json.loads(result.stdout)
     assert summary["ok"] and len(summary["targets"]) == 2, summary
-    assert ModelStore(kiosk.installed_models_dir).current("emotion").name == "1.0.1"
-    assert ModelStore(local_settings.installed_models_dir).current("emotion").name == "1.0.1"
+    assert ModelStore(kiosk.installed_models_dir).current("emotion").name == "1.2.1"
+    assert ModelStore(local_settings.installed_models_dir).current("emotion").name == "1.2.1"
 
 
 def test_deploy_reports_an_unreachable_kiosk(keys, tmp_path):
-    model = emotion_model_copy(tmp_path / "v2", "1.0.1")
+    model = emotion_model_copy(tmp_path / "v2", "1.2.1")
     report_ = deploy(model, keys["private"], ["nobody@127.0.0.1"], ssh="ssh -p 1 -o BatchMode=yes -o ConnectTimeout=2")
     assert not report_["ok"]
     assert report_["targets"]["nobody@127.0.0.1"]["action"] == "not delivered"
@@ -263,3 +264,37 @@ def test_a_story_model_bundle_installs_after_writing_in_its_health_check(kiosk, 
     assert outcome.ok and outcome.task == "story", outcome
     assert "wrote: Once upon a time" in outcome.reason
     assert active_model_dir(kiosk, "story").name == "q4_1-test"
+
+
+def test_an_older_signed_version_is_refused_unless_forced(kiosk, keys, tmp_path):
+    """The attack: replay an old, validly signed bundle to bring back a model that was replaced."""
+    old = bundle_of(emotion_model_copy(tmp_path / "old", "1.2.1"), keys["private"], tmp_path / "old.tar")
+    new = bundle_of(emotion_model_copy(tmp_path / "new", "1.3.0"), keys["private"], tmp_path / "new.tar")
+    assert install_bundle(kiosk, new).ok
+    store = ModelStore(kiosk.installed_models_dir)
+
+    replayed = install_bundle(kiosk, old)
+
+    assert replayed.action == "refused" and "older than the serving 1.3.0" in replayed.reason, replayed
+    assert store.current("emotion").name == "1.3.0"
+    assert not (kiosk.installed_models_dir / "emotion" / "kiosk-compact-cnn" / "1.2.1").exists()
+    # older than the shipped model (nothing installed yet) counts too
+    shipped = json.loads((kiosk.emotion.model_dir / "manifest.json").read_text())["version"]
+    fresh = kiosk.model_copy(update={"models": kiosk.models.model_copy(update={"installed_dir": tmp_path / "fresh"})})
+    below_shipped = bundle_of(emotion_model_copy(tmp_path / "below", "0.9.0"), keys["private"], tmp_path / "b.tar")
+    assert install_bundle(fresh, below_shipped).action == "refused", f"0.9.0 installed over shipped {shipped}"
+    # the maintainer going back on purpose, through the command a deploy runs on the kiosk
+    result = subprocess.run(
+        [sys.executable, "-m", "kiosk", "models", "install", "--force", "--no-report", str(old)],
+        env={**os.environ, "KIOSK_CONFIG": str(_settings_file(kiosk, tmp_path))},
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout.splitlines()[-1])["action"] == "installed"
+    assert store.current("emotion").name == "1.2.1"
+
+
+def _settings_file(settings: Settings, tmp_path: Path) -> Path:
+    path = tmp_path / "kiosk.json"
+    path.write_text(settings.model_dump_json())
+    return path

@@ -6,7 +6,7 @@ import pytest
 from kiosk.config import Settings
 from kiosk.emotion.classifier import EmotionClassifier
 from kiosk.emotion.runtimes import RuntimeUnavailable, open_runtime
-from kiosk.models import ModelError, load_manifest
+from kiosk.modelstore.manifest import ModelError, load_manifest
 from tests.conftest import FER_DIR
 from tests.modelkit import tiny_model_dir
 

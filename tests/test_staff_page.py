@@ -246,6 +246,6 @@ def test_prometheus_metrics_for_a_local_scraper_or_a_logged_in_carer(staff_app):
     app, _, _ = staff_app
     assert app.test_client().get("/metrics", environ_base={"REMOTE_ADDR": "10.0.0.9"}).status_code == 401
     text = app.test_client().get("/metrics", environ_base={"REMOTE_ADDR": "127.0.0.1"}).get_data(as_text=True)
-    assert 'kiosk_stories_today{kiosk="k1"} 3.0' in text
+    assert 'kiosk_stories_total{kiosk="k1"} 3.0' in text
     assert 'kiosk_service_up{kiosk="k1",service="emotion"} 1.0' in text
     assert text.count("# TYPE kiosk_service_up gauge") == 1

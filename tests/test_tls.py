@@ -21,7 +21,7 @@ pytestmark = [
 
 
 def make_certs(directory: Path, host: str = "kiosk-test") -> Path:
-    subprocess.run(["bash", str(PROJECT_ROOT / "broker" / "make-certs.sh"), str(directory), host], check=True)
+    subprocess.run(["bash", str(PROJECT_ROOT / "kiosk" / "broker" / "make-certs.sh"), str(directory), host], check=True)
     return directory
 
 

@@ -8,7 +8,7 @@ import torch
 
 from kiosk.emotion import metrics
 from kiosk.emotion.data import load_npz
-from kiosk.models import load_manifest
+from kiosk.modelstore.manifest import load_manifest
 
 
 def synthetic_faces(path, n=96, seed=0):

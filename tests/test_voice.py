@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from kiosk.events import NarrationEvent, parse_event
-from kiosk.models import load_manifest
+from kiosk.modelstore.manifest import load_manifest
 from kiosk.voice import text as voice_text
 from kiosk.voice.audio import to_wav, wav_seconds
 from kiosk.voice.load import load_narrator

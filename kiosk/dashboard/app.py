@@ -21,6 +21,8 @@ from flask import Flask, Response, abort, g, jsonify, redirect, render_template,
 
 from kiosk.dashboard.accounts import StaffAccounts
 from kiosk.dashboard.csrf import LoginFormTokens, same_origin, same_token
+from kiosk.dashboard.prometheus import CONTENT_TYPE as PROMETHEUS_CONTENT_TYPE
+from kiosk.dashboard.prometheus import prometheus_text
 from kiosk.dashboard.sessions import StaffSession, StaffSessions
 from kiosk.dashboard.throttle import LoginThrottle
 from kiosk.sse import event_stream
@@ -234,7 +236,7 @@ def create_staff_app(
         """Prometheus text format, for a scraper on this machine or a logged-in staff member."""
         if g.session is None and request.remote_addr not in ("127.0.0.1", "::1"):
             abort(401)
-        return Response(prometheus_text(summary(), health()), mimetype="text/plain; version=0.0.4")
+        return Response(prometheus_text(summary(), health()), content_type=PROMETHEUS_CONTENT_TYPE)
 
     @app.post("/api/pause")
     @login_required
@@ -268,34 +270,3 @@ def while_live(chunks: Iterable[str], live: Callable[[], bool]) -> Iterator[str]
         close = getattr(chunks, "close", None)
         if close is not None:
             close()
-
-
-def prometheus_text(summary: dict, health: dict) -> str:
-    """The summary and each service's latest metrics as Prometheus gauges (no child data, no images)."""
-    kiosk = summary.get("kiosk_id", "")
-    lines: list[str] = []
-
-    def gauge(name: str, value, help_text: str, **labels) -> None:
-        if value is None:
-            return
-        if not any(line.startswith(f"# HELP {name} ") for line in lines):
-            lines.extend([f"# HELP {name} {help_text}", f"# TYPE {name} gauge"])
-        label_text = ",".join(f'{k}="{v}"' for k, v in {"kiosk": kiosk, **labels}.items())
-        lines.append(f"{name}{{{label_text}}} {float(value)}")
-
-    gauge("kiosk_stories_today", summary.get("stories_today"), "stories told since midnight")
-    gauge("kiosk_template_stories_today", summary.get("fallback_stories_today"), "template stories since midnight")
-    gauge("kiosk_child_present", int(bool(summary.get("child_present"))), "1 while a child is at the kiosk")
-    gauge("kiosk_paused", int(bool(summary.get("paused"))), "1 while staff paused the kiosk")
-    gauge("kiosk_camera_fps", summary.get("fps"), "camera frames per second with detection")
-    for emotion, count in summary.get("emotions_today", {}).items():
-        gauge("kiosk_emotions_today", count, "emotions recognised since midnight", emotion=emotion)
-    for stage, value in summary.get("latency_ms", {}).items():
-        gauge("kiosk_latency_ms", value, "median latency of recent visits", stage=stage)
-    for service, figures in health.items():
-        gauge(
-            "kiosk_service_up", int(figures.get("state") == "online"), "1 while the service is online", service=service
-        )
-        for field in ("rss_mib", "cpu_percent", "gpu_mib", "queue_depth", "outbox", "errors"):
-            gauge(f"kiosk_service_{field}", figures.get(field), f"the service's {field}", service=service)
-    return "\n".join(lines) + "\n"

@@ -4,6 +4,10 @@ Entities: last emotion, emotion→story latency and stories today (sensors), chi
 emotion model version (update entity), pause (switch) and reload models (button). Config topics are
 retained and sent again whenever Home Assistant announces itself on ``<prefix>/status``; the command
 topics they name are the kiosk's own ``cmd/<action>/set``, which are never retained.
+
+Each entity proposes its entity id with ``default_entity_id`` (``<domain>.<object id>``): ``object_id`` was
+deprecated in Home Assistant 2025.10 and is dropped in 2026.4. The daily story count is
+``total_increasing``: it only grows through the day and its fall to 0 at midnight is read as a reset.
 """
 
 from __future__ import annotations
@@ -67,7 +71,7 @@ def discovery_messages(topics: Topics, prefix: str = "homeassistant", sw_version
             {
                 "name": "Stories today",
                 "state_topic": summary,
-                "state_class": "total",
+                "state_class": "total_increasing",
                 "value_template": "{{ value_json.stories_today }}",
                 "icon": "mdi:book-open-page-variant",
             },
@@ -122,7 +126,12 @@ def discovery_messages(topics: Topics, prefix: str = "homeassistant", sw_version
     messages = []
     for component, object_id, config in entities:
         payload = (
-            {"unique_id": f"{node}_{object_id}", "object_id": f"{node}_{object_id}", "device": device, "origin": ORIGIN}
+            {
+                "unique_id": f"{node}_{object_id}",
+                "default_entity_id": f"{component}.{node}_{object_id}",
+                "device": device,
+                "origin": ORIGIN,
+            }
             | availability
             | config
         )

@@ -13,8 +13,6 @@ import secrets
 import threading
 from pathlib import Path
 
-from werkzeug.serving import make_server
-
 from kiosk.dashboard.accounts import StaffAccounts, users_file
 from kiosk.dashboard.app import StaffFeed, create_staff_app
 from kiosk.dashboard.discovery import discovery_messages, update_state
@@ -22,6 +20,7 @@ from kiosk.dashboard.sessions import StaffSessions, sessions_file
 from kiosk.dashboard.summary import KioskView
 from kiosk.dashboard.throttle import LoginThrottle
 from kiosk.events import PIPELINE_SERVICES, Command
+from kiosk.pageserver import PageServer
 from kiosk.service import Service
 
 logger = logging.getLogger(__name__)
@@ -54,9 +53,7 @@ class DashboardService(Service):
         self.accounts = StaffAccounts(users_file(self.settings))
         if len(self.accounts) == 0:
             logger.warning("no staff accounts yet: add one with `kiosk staff add-user NAME`")
-        ssl_context = None
-        if cfg.tls_cert_dir:
-            ssl_context = (str(cfg.tls_cert_dir / "server.crt"), str(cfg.tls_cert_dir / "server.key"))
+        tls = (cfg.tls_cert_dir / "server.crt", cfg.tls_cert_dir / "server.key") if cfg.tls_cert_dir else None
         app = create_staff_app(
             self.accounts,
             LoginThrottle(cfg.login_attempts, cfg.login_window_s),
@@ -65,17 +62,15 @@ class DashboardService(Service):
             health=self.view.health,
             send_command=self.send_command,
             secret_key=session_key(self.settings.run_dir),
-            secure_cookie=ssl_context is not None,
+            secure_cookie=tls is not None,
             sessions=StaffSessions(
                 sessions_file(self.settings),
                 idle_s=cfg.session_idle_minutes * 60,
                 max_age_s=cfg.session_hours * 3600,
             ),
         )
-        self.server = make_server(cfg.host, cfg.port, app, threaded=True, ssl_context=ssl_context)
-        self.server.daemon_threads = True
-        scheme = "https" if ssl_context else "http"
-        logger.info("staff page on %s://%s:%d", scheme, cfg.host, self.server.server_port)
+        self.server = PageServer(app, cfg.host, cfg.port, "staff-page", tls=tls, threads=32)
+        logger.info("staff page on %s://%s:%d", self.server.scheme, cfg.host, self.server.port)
         for suffix in READ_TOPICS:
             self.bus.subscribe(f"{self.topics.base}/{suffix}", self._on_bus_message)
         if cfg.home_assistant:
@@ -129,8 +124,7 @@ class DashboardService(Service):
 
     # -- main loop -----------------------------------------------------------------------------
     def loop(self) -> None:
-        thread = threading.Thread(target=self.server.serve_forever, name="staff-http", daemon=True)
-        thread.start()
+        self.server.start()
         while not self.stop_event.is_set():
             self.changed.wait(SUMMARY_EVERY_S)
             self.changed.clear()
@@ -138,4 +132,4 @@ class DashboardService(Service):
                 break
             if self.bus.connected.is_set():
                 self.publish_summary()
-        self.server.shutdown()
+        self.server.stop()

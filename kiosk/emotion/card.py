@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from kiosk.emotion.labels import EMOTIONS
-from kiosk.models import Manifest, load_manifest
+from kiosk.modelstore.manifest import Manifest, load_manifest
 
 CARD = "MODEL_CARD.md"
 EVAL = "eval.json"

@@ -17,7 +17,7 @@ from kiosk.emotion.labels import EMOTIONS
 from kiosk.emotion.metrics import softmax
 from kiosk.emotion.runtimes import open_runtime
 from kiosk.events import FACE_CROP_SIDE
-from kiosk.models import ModelError, load_manifest
+from kiosk.modelstore.manifest import ModelError, load_manifest
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from kiosk.emotion import architectures, metrics, plots
 from kiosk.emotion.data import HOLDOUT_SEED, holdout, load_faces
 from kiosk.emotion.labels import EMOTIONS
 from kiosk.emotion.train import NormalisedNet, predict_logits
-from kiosk.models import Manifest, file_entry, write_manifest
+from kiosk.modelstore.manifest import Manifest, file_entry, write_manifest
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 from kiosk.emotion.classifier import EmotionClassifier, decode_grey
 from kiosk.events import Command, EmotionEvent, Event, FaceEvent
-from kiosk.registry import active_model_dir
+from kiosk.modelstore.registry import active_model_dir
 from kiosk.service import Service
 
 logger = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kiosk.models import sha256_of
+from kiosk.modelstore.manifest import sha256_of
 
 logger = logging.getLogger(__name__)
 

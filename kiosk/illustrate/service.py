@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from kiosk.events import Command, Event, IllustrationEvent, StoryEvent
 from kiosk.illustrate import storybook
 from kiosk.illustrate.diffusion import DiffusionIllustrator, DiffusionSettings, DiffusionUnavailable
-from kiosk.registry import active_model_dir, model_label
+from kiosk.modelstore.registry import active_model_dir, model_label
 from kiosk.service import Service
 
 logger = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kiosk.models import ModelError, load_manifest
+from kiosk.modelstore.manifest import ModelError, load_manifest
 from kiosk.safety.corpus import GENTLE
 
 logger = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kiosk.models import Manifest, file_entry, write_manifest
+from kiosk.modelstore.manifest import Manifest, file_entry, write_manifest
 from kiosk.safety.classifier import DEFAULT_MODEL_DIR, SafetyClassifier, SentenceEncoder
 from kiosk.safety.corpus import CORPUS_DIR, GENTLE, LABELS, Example, read_split, split_by_label, train_validation
 from kiosk.safety.evaluate import judge_report

@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 
 from kiosk.config import StoryConfig
-from kiosk.models import ModelError, load_manifest
+from kiosk.modelstore.manifest import ModelError, load_manifest
 from kiosk.story.llm import LanguageModel, LanguageModelUnavailable, open_model, smollm2_gguf
 from kiosk.story.teller import Storyteller
 

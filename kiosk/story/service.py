@@ -8,7 +8,7 @@ from collections import deque
 from collections.abc import Iterator
 
 from kiosk.events import Command, EmotionEvent, Event, HeroLook, Scene, StoryEvent, StoryPartialEvent
-from kiosk.registry import active_model_dir, model_label
+from kiosk.modelstore.registry import active_model_dir, model_label
 from kiosk.service import Service
 from kiosk.story import bank
 from kiosk.story.factory import build_storyteller

@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 from kiosk.config import VoiceConfig
-from kiosk.models import MANIFEST, ModelError, load_manifest
+from kiosk.modelstore.manifest import MANIFEST, ModelError, load_manifest
 from kiosk.voice.narrator import Narrator
 from kiosk.voice.phonemes import Espeak
 from kiosk.voice.piper import PiperVoice, VoiceError

@@ -15,8 +15,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from kiosk.models import Manifest, file_entry, load_manifest, sha256_of, write_manifest
-from kiosk.pull import installed_and_verified
+from kiosk.modelstore.manifest import Manifest, file_entry, load_manifest, sha256_of, write_manifest
+from kiosk.modelstore.pull import installed_and_verified
 from kiosk.voice.piper import expose_durations
 
 logger = logging.getLogger(__name__)

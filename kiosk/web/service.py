@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterator
 
-from werkzeug.serving import make_server
-
 from kiosk.events import Event
+from kiosk.pageserver import PageServer
 from kiosk.service import Service
 from kiosk.web.app import create_app
 from kiosk.web.media import MediaStore
@@ -26,9 +24,8 @@ class WebService(Service):
         media_dir = cfg.media_dir or self.settings.run_dir / "media"
         self.state = ScreenState(MediaStore(media_dir, cfg.media_max_files, int(cfg.media_max_mb * 1024 * 1024)))
         app = create_app(self.state, self.health, cfg.grace_s)
-        self.server = make_server(cfg.host, cfg.port, app, threaded=True)
-        self.server.daemon_threads = True
-        logger.info("kiosk page on http://%s:%d", cfg.host, self.server.server_port)
+        self.server = PageServer(app, cfg.host, cfg.port, "kiosk-page")
+        logger.info("kiosk page on http://%s:%d", cfg.host, self.server.port)
 
     def status_detail(self) -> dict[str, str | float | int | bool | None]:
         state = getattr(self, "state", None)
@@ -39,7 +36,6 @@ class WebService(Service):
         return iter(())
 
     def loop(self) -> None:
-        thread = threading.Thread(target=self.server.serve_forever, name="web-http", daemon=True)
-        thread.start()
+        self.server.start()
         self.stop_event.wait()
-        self.server.shutdown()
+        self.server.stop()

@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from kiosk.models import Manifest, file_entry, write_manifest
+from kiosk.modelstore.manifest import Manifest, file_entry, write_manifest
 from kiosk.story.llm import render_chat, smollm2_gguf
 from kiosk.story.tuning.card import write_card
 from kiosk.story.tuning.corpus import CORPUS_DIR, helpers_by_emotion, is_held_out, read_scenes, training_example

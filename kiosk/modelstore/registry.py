@@ -86,7 +86,7 @@ def active_model_dir(settings: Settings, task: str) -> Path:
 
 def model_label(model_dir: Path) -> str | None:
     """``name@version`` from a model directory's manifest (unverified: for status reports only)."""
-    from kiosk.models import ModelError, load_manifest
+    from kiosk.modelstore.manifest import ModelError, load_manifest
 
     try:
         manifest = load_manifest(model_dir, verify=False)

@@ -16,7 +16,7 @@ import math
 from pathlib import Path
 
 from kiosk.config import Settings
-from kiosk.models import ModelError, load_manifest
+from kiosk.modelstore.manifest import ModelError, load_manifest
 
 logger = logging.getLogger(__name__)
 

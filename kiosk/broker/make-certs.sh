@@ -2,7 +2,7 @@
 # Make a local certificate authority and a server certificate for the broker's TLS listener (and the
 # staff page over HTTPS). Dashboards trust ca.crt; nothing here leaves the kiosk but ca.crt.
 #
-#   broker/make-certs.sh OUT_DIR HOSTNAME [IP ...]
+#   kiosk/broker/make-certs.sh OUT_DIR HOSTNAME [IP ...]
 #
 # OUT_DIR gets ca.key ca.crt server.key server.crt (keys mode 600). An existing CA is reused, so a new
 # server certificate (another name, renewal) stays trusted by dashboards that already hold ca.crt.

@@ -20,13 +20,16 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from kiosk.bundle import build_bundle, key_id, load_private_key, trusted_keys, unpack, verify_unpacked
 from kiosk.events import DeployResult
+from kiosk.modelstore.bundle import build_bundle, key_id, load_private_key, trusted_keys, unpack, verify_unpacked
 
 logger = logging.getLogger(__name__)
 
+# What `make install` puts on a kiosk: the incoming directory (tmpfiles.d) and `kiosk-admin`, which runs the
+# install as the services run (the kiosk user, KIOSK_CONFIG, the installed models directory, the broker's
+# deploy credential), so the new model lands where the systemd services load it.
 DEFAULT_REMOTE_DIR = "/var/lib/emotionai-kiosk/incoming"
-DEFAULT_REMOTE_KIOSK = "/opt/emotionai-kiosk/.venv/bin/kiosk"
+DEFAULT_REMOTE_KIOSK = "/opt/emotionai-kiosk/bin/kiosk-admin"
 
 
 class DeployError(RuntimeError):
@@ -51,7 +54,9 @@ def _result_line(output: str) -> DeployResult | None:
     return None
 
 
-def _install_local(rsync: str, bundle: Path, kiosk_dir: Path, timeout: float) -> subprocess.CompletedProcess:
+def _install_local(
+    rsync: str, bundle: Path, kiosk_dir: Path, timeout: float, force: bool = False
+) -> subprocess.CompletedProcess:
     """A kiosk installed in a directory on this machine (settings in its kiosk.toml or kiosk.json)."""
     incoming = kiosk_dir / "incoming"
     incoming.mkdir(parents=True, exist_ok=True)
@@ -61,11 +66,12 @@ def _install_local(rsync: str, bundle: Path, kiosk_dir: Path, timeout: float) ->
     configs = [kiosk_dir / name for name in ("kiosk.toml", "kiosk.json") if (kiosk_dir / name).is_file()]
     env = os.environ | ({"KIOSK_CONFIG": str(configs[0])} if configs else {})
     install = [sys.executable, "-m", "kiosk", "models", "install", str(incoming / bundle.name)]
+    install += ["--force"] if force else []
     return subprocess.run(install, capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def _install_over_ssh(
-    rsync: str, bundle: Path, host: str, ssh: str, remote_dir: str, remote_kiosk: str, timeout: float
+    rsync: str, bundle: Path, host: str, ssh: str, remote_dir: str, remote_kiosk: str, timeout: float, force: bool
 ) -> subprocess.CompletedProcess:
     remote_dir = remote_dir.rstrip("/")
     mkdir = _run([*shlex.split(ssh), host, f"mkdir -p {shlex.quote(remote_dir)}"], timeout)
@@ -75,7 +81,8 @@ def _install_over_ssh(
     if copy.returncode != 0:
         raise DeployError(f"{host}: rsync failed: {copy.stderr.strip()[-300:]}")
     remote_bundle = shlex.quote(f"{remote_dir}/{bundle.name}")
-    return _run([*shlex.split(ssh), host, f"{remote_kiosk} models install {remote_bundle}"], timeout)
+    force_flag = " --force" if force else ""
+    return _run([*shlex.split(ssh), host, f"{remote_kiosk} models install{force_flag} {remote_bundle}"], timeout)
 
 
 def push(
@@ -85,15 +92,16 @@ def push(
     remote_dir: str = DEFAULT_REMOTE_DIR,
     remote_kiosk: str = DEFAULT_REMOTE_KIOSK,
     timeout: float = 900,
+    force: bool = False,
 ) -> DeployResult:
-    """Copy ``bundle`` to one kiosk and install it there; the kiosk's own result."""
+    """Copy ``bundle`` to one kiosk and install it there; the kiosk's own result (``force``: allow older)."""
     rsync = shutil.which("rsync")
     if rsync is None:
         raise DeployError("rsync not found: install the rsync package (make setup does)")
     if is_local(target):
-        install = _install_local(rsync, bundle, Path(target), timeout)
+        install = _install_local(rsync, bundle, Path(target), timeout, force)
     else:
-        install = _install_over_ssh(rsync, bundle, target, ssh, remote_dir, remote_kiosk, timeout)
+        install = _install_over_ssh(rsync, bundle, target, ssh, remote_dir, remote_kiosk, timeout, force)
     outcome = _result_line(install.stdout)
     if outcome is None:
         raise DeployError(
@@ -102,9 +110,16 @@ def push(
     return outcome
 
 
-def deploy(model_dir: Path, key: Path, targets: list[str], keys_dir: Path | None = None, **push_options) -> dict:
+def deploy(
+    model_dir: Path,
+    key: Path,
+    targets: list[str],
+    keys_dir: Path | None = None,
+    passphrase: bytes | None = None,
+    **push_options,
+) -> dict:
     """Build the bundle once, check it as a kiosk would, push it everywhere; a report per target."""
-    private_key = load_private_key(key)
+    private_key = load_private_key(key, passphrase)
     report: dict = {"model": str(model_dir), "targets": {}}
     with tempfile.TemporaryDirectory(prefix="kiosk-bundle-") as tmp:
         started = time.perf_counter()

@@ -17,6 +17,7 @@ import io
 import json
 import logging
 import os
+import shutil
 import tarfile
 import time
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from kiosk.models import MANIFEST, Manifest, ModelError, load_manifest, plain_relative
+from kiosk.modelstore.manifest import MANIFEST, Manifest, ModelError, load_manifest, plain_relative
 
 logger = logging.getLogger(__name__)
 
@@ -43,18 +44,21 @@ def key_id(public_key: Ed25519PublicKey) -> str:
     return hashlib.sha256(raw).hexdigest()[:16]
 
 
-def generate_key(directory: Path, name: str) -> tuple[Path, Path]:
-    """A new maintainer key pair: ``<name>.key`` (private, mode 600) and ``<name>.pub``."""
+def generate_key(directory: Path, name: str, passphrase: bytes | None = None) -> tuple[Path, Path]:
+    """A new maintainer key pair: ``<name>.key`` (private, mode 600) and ``<name>.pub``.
+
+    With a passphrase the private key is encrypted (PKCS#8, the best scheme ``cryptography`` offers), so a
+    copy of the file (a backup, a laptop left open) cannot sign a bundle every kiosk would install.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     private_key = Ed25519PrivateKey.generate()
     private_path, public_path = directory / f"{name}.key", directory / f"{name}.pub"
     if private_path.exists():
         raise FileExistsError(f"{private_path} exists; refusing to overwrite a signing key")
+    encryption = serialization.BestAvailableEncryption(passphrase) if passphrase else serialization.NoEncryption()
     private_path.touch(mode=0o600)
     private_path.write_bytes(
-        private_key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
+        private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
     )
     public_path.write_bytes(
         private_key.public_key().public_bytes(
@@ -64,10 +68,23 @@ def generate_key(directory: Path, name: str) -> tuple[Path, Path]:
     return private_path, public_path
 
 
-def load_private_key(path: Path) -> Ed25519PrivateKey:
-    key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
+def key_is_encrypted(path: Path) -> bool:
+    return b"ENCRYPTED PRIVATE KEY" in Path(path).read_bytes()[:64]
+
+
+def load_private_key(path: Path, passphrase: bytes | None = None) -> Ed25519PrivateKey:
+    """The maintainer's signing key; a passphrase-protected one needs ``passphrase``."""
+    try:
+        key = serialization.load_pem_private_key(Path(path).read_bytes(), password=passphrase)
+    except TypeError:  # encrypted without a passphrase, or a passphrase for a plain key
+        needs = "needs its passphrase" if key_is_encrypted(path) else "is not passphrase-protected"
+        raise BundleError(f"{path} {needs}") from None
+    except ValueError:
+        raise BundleError(f"{path}: wrong passphrase, or not a PEM private key") from None
     if not isinstance(key, Ed25519PrivateKey):
         raise BundleError(f"{path} is not an ed25519 private key")
+    if passphrase is None:
+        logger.warning("%s is not passphrase-protected: anyone with a copy can sign models", path)
     return key
 
 
@@ -156,11 +173,25 @@ def check_members(members: list[tarfile.TarInfo]) -> None:
 
 
 def unpack(bundle_path: Path, into: Path) -> None:
-    """Check every member first, then extract with tarfile's ``data`` filter (no setuid bits, nothing outside)."""
+    """Check every member first, then write each (a regular file under a plain relative name) ourselves.
+
+    Not ``extractall``: its ``data`` filter is missing from Debian 12's Python (3.11.2), the kiosk's own, and
+    the members are already known to be plain files; each is written with mode 644, nothing of the archive's
+    owner, mode or time is kept, and ``O_EXCL`` refuses to write through anything already there.
+    """
     try:
         with tarfile.open(bundle_path) as tar:
-            check_members(tar.getmembers())
-            tar.extractall(into, filter="data")
+            members = tar.getmembers()
+            check_members(members)
+            for member in members:
+                target = Path(into) / member.name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                source = tar.extractfile(member)
+                if source is None:
+                    raise BundleError(f"bundle member {member.name[:200]!r} has no data")
+                descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+                with source, os.fdopen(descriptor, "wb") as handle:
+                    shutil.copyfileobj(source, handle)
     except (tarfile.TarError, OSError) as exc:
         raise BundleError(f"cannot unpack {Path(bundle_path).name}: {exc}") from None
 

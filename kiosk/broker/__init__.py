@@ -1,13 +1,21 @@
 """Render the project's Mosquitto config into a run directory and run the broker (development, tests).
 
-Production uses the same ``broker/`` files through systemd; this module is what ``kiosk run`` and the
-test fixtures use to start a real broker on a loopback port with per-service passwords.
+The config template and the ACL are package data beside this module (``kiosk/broker/``), so an installed
+package renders them as a checkout does; ``make install`` renders the same files for the appliance
+(``kiosk install-broker``). This module is also what ``kiosk run`` and the test fixtures use to start a real
+broker on a loopback port with per-service passwords.
+
+The password file is written here, hashed as Mosquitto 2 hashes (``$7$``: PBKDF2-SHA512, 101 iterations, a
+12-byte salt) and never passed to ``mosquitto_passwd -b``: a password on a command line is readable by every
+user of the machine in ``/proc/<pid>/cmdline`` (``ps``) while the tool runs.
 """
 
 from __future__ import annotations
 
+import base64
 import ctypes
 import getpass
+import hashlib
 import logging
 import os
 import secrets
@@ -20,11 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
-from kiosk.config import PROJECT_ROOT, TlsListenerConfig
+from kiosk.config import TlsListenerConfig
 
 logger = logging.getLogger(__name__)
 
-BROKER_DIR = PROJECT_ROOT / "broker"
+BROKER_DIR = Path(__file__).resolve().parent
+PBKDF2_ITERATIONS = 101  # what mosquitto_passwd 2.0 writes; the broker reads the count from each line
 PR_SET_PDEATHSIG = 1
 # One account per process that talks to the broker. The broker makes a client's id its account name
 # (use_username_as_clientid), so no account can take over another's session, and a second connection with
@@ -77,18 +86,23 @@ def ensure_passwords(secrets_dir: Path, users: tuple[str, ...] = USERS) -> dict[
     return passwords
 
 
-def write_password_file(path: Path, passwords: dict[str, str]) -> None:
-    tool = shutil.which("mosquitto_passwd")
-    if tool is None:
-        raise BrokerError("mosquitto_passwd not found: install the mosquitto package (make setup does)")
-    path.unlink(missing_ok=True)
-    for user, password in passwords.items():
-        subprocess.run(
-            [tool, "-b", *(["-c"] if not path.exists() else []), str(path), user, password],
-            check=True,
-            capture_output=True,
-        )
-    os.chmod(path, 0o600)
+def hash_password(password: str, salt: bytes | None = None) -> str:
+    """A Mosquitto 2 password hash (``$7$``), as ``mosquitto_passwd`` writes it, without running it."""
+    salt = secrets.token_bytes(12) if salt is None else salt
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, PBKDF2_ITERATIONS)
+    return f"$7${PBKDF2_ITERATIONS}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
+
+
+def write_password_file(path: Path, passwords: dict[str, str], mode: int = 0o600) -> None:
+    """The broker's password file: one ``user:hash`` line per account, created with ``mode`` (never wider)."""
+    lines = "".join(f"{user}:{hash_password(password)}\n" for user, password in passwords.items())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(lines)
+    os.chmod(temporary, mode)
+    os.replace(temporary, path)
 
 
 @dataclass(frozen=True)
@@ -99,14 +113,14 @@ class BrokerFiles:
 
 
 def tls_listener(port: int, bind: str, cert_dir: Path) -> str:
-    """The TLS listener block: server certificate from ``cert_dir`` (broker/make-certs.sh), TLS ≥ 1.2.
+    """The TLS listener block: server certificate from ``cert_dir`` (kiosk/broker/make-certs.sh), TLS ≥ 1.2.
 
     ``per_listener_settings false`` makes the passwords and the ACL apply here exactly as on loopback;
     ``use_username_as_clientid`` is a listener option, so it is set here as well.
     """
     for name in ("ca.crt", "server.crt", "server.key"):
         if not (cert_dir / name).is_file():
-            raise BrokerError(f"TLS listener: {cert_dir / name} is missing (make it with broker/make-certs.sh)")
+            raise BrokerError(f"TLS listener: {cert_dir / name} is missing (make it with `make certs`)")
     return "\n".join(
         [
             "# TLS for remote staff dashboards: same accounts and ACL as loopback.",

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 from kiosk.config import PROJECT_ROOT
-from kiosk.models import Manifest, file_entry, load_manifest, write_manifest
+from kiosk.modelstore.manifest import Manifest, file_entry, load_manifest, write_manifest
 from kiosk.story.llm import smollm2_gguf
 
 logger = logging.getLogger(__name__)
@@ -71,6 +71,7 @@ def pull_smollm2(models_dir: Path) -> Path:
     load_manifest(staging)
     if target.exists():
         shutil.rmtree(target)
+    staging.chmod(0o755)  # mkdtemp makes it private; the services' user reads it
     staging.rename(target)
     logger.info("installed %s", target)
     return target

@@ -1,7 +1,9 @@
 """``kiosk models install BUNDLE``: verify, install beside the current model, switch, check, roll back.
 
 1. unpack into a staging directory (tarfile's ``data`` filter) and verify the signature against the
-   trusted keys, then every file's sha256 — a bad bundle is refused and nothing changes;
+   trusted keys, then every file's sha256 — a bad bundle is refused and nothing changes; a version older
+   than the one serving (same model name, PEP 440 order) is refused unless ``--force``: an old signed bundle
+   stays validly signed for ever, so replaying it must not bring back a model that was replaced for a reason;
 2. move it to ``<task>/<name>/<version>/`` beside the current version and switch ``current`` atomically;
 3. run the task's health check in a separate process on ``current``;
 4. on failure switch back to the previous model and delete the new one;
@@ -27,12 +29,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from kiosk.bundle import trusted_keys, unpack, verify_unpacked
+from packaging.version import InvalidVersion, Version
+
 from kiosk.bus import Bus
 from kiosk.config import Settings
 from kiosk.events import Command, DeployResult, Topics
-from kiosk.models import ModelError
-from kiosk.registry import TASKS, ModelStore
+from kiosk.modelstore.bundle import trusted_keys, unpack, verify_unpacked
+from kiosk.modelstore.manifest import Manifest, ModelError, load_manifest
+from kiosk.modelstore.registry import TASKS, ModelStore, active_model_dir
 from kiosk.service import broker_address
 
 logger = logging.getLogger(__name__)
@@ -70,8 +74,35 @@ def run_health_check(settings: Settings, task: str, model_dir: Path) -> tuple[bo
     return result.returncode == 0, lines[-1] if lines else f"exit status {result.returncode}"
 
 
-def install_bundle(settings: Settings, bundle_path: Path) -> DeployResult:
-    """Install one bundle; never raises for a bad bundle — the result says what happened."""
+def refuse_downgrade(settings: Settings, manifest: Manifest) -> None:
+    """Raise if ``manifest`` is an older version of the model now serving its task.
+
+    Only versions of the same model name are ordered, and only when both are PEP 440 versions (``1.2.0``);
+    a model of another name, or a version like ``q4_1``, is a different model, not an older one.
+    """
+    try:
+        serving = load_manifest(active_model_dir(settings, manifest.task), verify=False)
+    except (ModelError, OSError):
+        return  # nothing serves this task yet
+    if serving.name != manifest.name:
+        return
+    try:
+        older = Version(manifest.version) < Version(serving.version)
+    except InvalidVersion:
+        logger.info("versions %s and %s are not ordered (not PEP 440)", manifest.version, serving.version)
+        return
+    if older:
+        raise ModelError(
+            f"{manifest.name} {manifest.version} is older than the serving {serving.version}; "
+            "install it with --force to go back on purpose"
+        )
+
+
+def install_bundle(settings: Settings, bundle_path: Path, force: bool = False) -> DeployResult:
+    """Install one bundle; never raises for a bad bundle — the result says what happened.
+
+    ``force`` allows a version older than the serving one (a deliberate rollback by the maintainer).
+    """
     started = time.perf_counter()
     store = ModelStore(settings.installed_models_dir)
 
@@ -87,6 +118,8 @@ def install_bundle(settings: Settings, bundle_path: Path) -> DeployResult:
                 manifest = verify_unpacked(staging, trusted_keys(settings.models.trusted_keys_dir))
                 if manifest.task not in TASKS:
                     raise ModelError(f"bundle task {manifest.task!r} is not one of {', '.join(TASKS)}")
+                if not force:
+                    refuse_downgrade(settings, manifest)
                 target = store.version_dir(manifest.task, manifest.name, manifest.version)
                 if store.current(manifest.task) == target.resolve():
                     raise ModelError(f"{manifest.name} {manifest.version} is already the current model")
@@ -131,8 +164,8 @@ def report(settings: Settings, outcome: DeployResult, timeout: float = 5.0) -> b
         bus.stop()
 
 
-def main_install(settings: Settings, bundle_path: Path, publish: bool = True) -> int:
-    outcome = install_bundle(settings, bundle_path)
+def main_install(settings: Settings, bundle_path: Path, publish: bool = True, force: bool = False) -> int:
+    outcome = install_bundle(settings, bundle_path, force=force)
     print(json.dumps(outcome.model_dump()))
     if publish:
         report(settings, outcome)
