@@ -111,9 +111,12 @@ def run(kills: int, interval_s: float, grace_s: float, face_photo: Path | None, 
                     time.sleep(rng.uniform(2, 10))
                 was_mid_story = ledger.mid_story()
                 killed_at = time.monotonic()
-                os.kill(supervisor.mosquitto.process.pid, signal.SIGKILL)
-                while not broker_accepts(settings.broker.port) and time.monotonic() - killed_at < 60:
-                    time.sleep(0.05)
+                old_pid = supervisor.mosquitto.process.pid
+                os.kill(old_pid, signal.SIGKILL)
+                while time.monotonic() - killed_at < 60:  # back: a new broker process that accepts connections
+                    if supervisor.mosquitto.process.pid != old_pid and broker_accepts(settings.broker.port):
+                        break
+                    time.sleep(0.02)
                 back_s = time.monotonic() - killed_at
                 time.sleep(max(0.0, interval_s - (time.monotonic() - started)))
                 story_s = ledger.next_story_after(killed_at)
