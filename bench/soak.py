@@ -108,17 +108,21 @@ def growth(samples: list[tuple[float, float]], warmup_s: float) -> dict[str, flo
     }
 
 
+def kiosk_settings(run_dir: Path, face_photo: Path | None, name: str = "soak") -> Settings:
+    """A whole kiosk in ``run_dir`` on free loopback ports, its camera on the arrive-and-leave folder."""
+    return Settings(
+        kiosk_id=f"{name}{uuid.uuid4().hex[:6]}",
+        run_dir=run_dir,
+        broker=BrokerConfig(port=broker.free_port(), secrets_dir=run_dir / "secrets"),
+        camera=CameraConfig(source=str(photo_folder(run_dir / "photos", face_photo)), cooldown_s=0),
+        web=WebConfig(port=broker.free_port()),
+        dashboard=DashboardConfig(port=broker.free_port()),
+    )
+
+
 def soak(minutes: float, sample_s: float, warmup_min: float, face_photo: Path | None) -> dict:
     with tempfile.TemporaryDirectory(prefix="kiosk-soak-") as tmp:
-        run_dir = Path(tmp)
-        settings = Settings(
-            kiosk_id=f"soak{uuid.uuid4().hex[:6]}",
-            run_dir=run_dir,
-            broker=BrokerConfig(port=broker.free_port(), secrets_dir=run_dir / "secrets"),
-            camera=CameraConfig(source=str(photo_folder(run_dir / "photos", face_photo)), cooldown_s=0),
-            web=WebConfig(port=broker.free_port()),
-            dashboard=DashboardConfig(port=broker.free_port()),
-        )
+        settings = kiosk_settings(Path(tmp), face_photo)
         supervisor = Supervisor(settings, SERVICES)
         counter: Counter | None = None
         samples: dict[str, list[tuple[float, float]]] = {}

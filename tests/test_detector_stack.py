@@ -111,6 +111,26 @@ def test_a_mirrored_view_gives_the_mirrored_box(yunet):
     assert abs((mirrored.x + mirrored.w) - (photo.shape[1] - face.x)) <= 6
 
 
+def rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_detecting_all_day_does_not_grow_memory(yunet):
+    """yuface's own binding leaks its 36 KiB result buffer on every call (the camera grew ~1.5 GiB an hour in
+    a soak); the kiosk calls the library with a reused buffer. 800 detections here leaked ~29 MiB before."""
+    frame = np.ascontiguousarray(cv2.resize(sources.sample_photo(), (320, 320)))
+    empty = np.full_like(frame, 190)
+    for _ in range(50):  # the library's per-size scratch memory settles first
+        yunet.detect(frame), yunet.detect(empty)
+    before = rss_mib()
+    for _ in range(400):
+        assert yunet.detect(frame) and not yunet.detect(empty)
+    assert rss_mib() - before < 8, f"grew {rss_mib() - before:.1f} MiB over 800 detections"
+
+
 def test_one_openmp_thread_in_the_detecting_thread(yunet):
     """The bundled libgomp spins on two busy cores (~440 ms a frame instead of ~40): one thread, set per thread."""
     import yuface

@@ -11,7 +11,15 @@ import pytest
 
 from kiosk.safety.check import SentenceChecker
 from kiosk.safety.classifier import DEFAULT_MODEL_DIR, SafetyClassifier, windows
-from kiosk.safety.corpus import GENTLE, LABELS, UNSAFE_CATEGORIES, read_split, train_validation
+from kiosk.safety.corpus import (
+    COMFORT_SENTENCES,
+    GENTLE,
+    LABELS,
+    UNSAFE_CATEGORIES,
+    comfort_examples,
+    read_split,
+    train_validation,
+)
 from kiosk.safety.evaluate import judge_report
 
 KIOSK = str(Path(sys.executable).parent / "kiosk")
@@ -30,8 +38,30 @@ def test_the_corpus_is_broad_and_its_test_split_is_apart_from_training():
         assert sum(e.label == label for e in test) >= 50, label
     assert not {normalised(e.sentence) for e in train} & {normalised(e.sentence) for e in test}
     fit, validation = train_validation()
-    assert 0.1 < len(validation) / len(train) < 0.2
-    assert not {e.sentence for e in fit} & {e.sentence for e in validation}
+    assert not {normalised(e.sentence) for e in fit} & {normalised(e.sentence) for e in validation}
+    assert not {normalised(e.sentence) for e in validation} & {normalised(e.sentence) for e in test}
+    for label in LABELS:
+        assert sum(e.label == label for e in validation) >= 25, label
+
+
+def test_validation_is_the_written_apart_folder_when_there_is_one(tmp_path):
+    for split, lines in (("train", ["A fox ran.", "Kai fell off the roof."]), ("validation", ["A hen sang."])):
+        (tmp_path / split).mkdir()
+        (tmp_path / split / "gentle.txt").write_text(lines[0] + "\n")
+    (tmp_path / "train" / "injury.txt").write_text("Kai fell off the roof.\n")
+    fit, validation = train_validation(tmp_path, comfort_dir=None)
+    assert [e.sentence for e in validation] == ["A hen sang."]
+    assert {"A fox ran.", "Kai fell off the roof."} <= {e.sentence for e in fit}
+
+
+def test_the_kiosks_own_comfort_register_is_learned_as_gentle():
+    """Sentences of the team's comfort scenes and the template beats join training as gentle: whole
+    sentences with the hero's name filled in, a bounded, stable draw."""
+    examples = comfort_examples()
+    assert examples == comfort_examples() and 500 <= len(examples) <= COMFORT_SENTENCES
+    assert all(e.label == GENTLE and "{" not in e.sentence and len(e.sentence.split()) >= 4 for e in examples)
+    fit, _ = train_validation()
+    assert {e.sentence for e in examples} & {e.sentence for e in fit}
 
 
 @pytest.fixture(scope="module")

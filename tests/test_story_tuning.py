@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from kiosk.emotion.labels import EMOTIONS
+from kiosk.story.bank import STARTERS
 from kiosk.story.llm import LlamaCppModel, smollm2_gguf
 from kiosk.story.tuning import lora
 from kiosk.story.tuning.corpus import (
@@ -67,10 +68,13 @@ def test_a_scene_that_breaks_the_rules_is_refused_with_its_line():
 def test_training_examples_use_the_kiosks_own_prompt():
     import random
 
-    scene = read_scenes()[0]
-    messages, prefill, continuation = training_example(scene, random.Random(0))
-    assert messages[0]["role"] == "system" and "feel better" in messages[1]["content"]
-    assert prefill == scene.prefill and "{hero}" not in continuation
+    for scene in read_scenes()[::97]:
+        messages, prefill, continuation = training_example(scene, random.Random(0))
+        assert messages[0]["role"] == "system" and "Tell how a friend" in messages[1]["content"]
+        assert prefill == scene.prefill and "{hero}" not in continuation
+        opening = messages[1]["content"].split(" Tell how")[0]
+        starters = [s for s in STARTERS[scene.emotion] if s.opening.setting == scene.setting]
+        assert any(opening.endswith(s.opening.text.split("}", 1)[1]) for s in starters), (scene.setting, opening)
 
 
 @needs_converter

@@ -3,8 +3,10 @@
 import pytest
 
 from kiosk.emotion.labels import EMOTIONS
-from kiosk.story import gates
-from kiosk.story.teller import Partial, Storyteller, Telling, mend_hero_name, split_sentences
+from kiosk.events import Attributes
+from kiosk.story import gates, scenery
+from kiosk.story.bank import STARTERS
+from kiosk.story.teller import Partial, Storyteller, Telling, contrary, mend_hero_name, split_sentences
 
 
 class ScriptedModel:
@@ -206,3 +208,49 @@ def test_a_candidate_the_model_itself_found_unlikely_is_refused_as_wandering():
     only_wandering = Storyteller(FluencyModel(("snorted in surprise.", -2.3)), max_attempts=2, min_mean_logprob=-1.8)
     _, telling = tell(only_wandering)
     assert telling.fallback  # the template's scene stands in, as for an unsafe one
+
+
+def test_the_helper_is_one_written_for_the_openings_place():
+    """A helper whose scene was written for a bedroom is not offered after a balloon in the sky: the scene
+    would jump (a blanket in a meadow). The nearest place with helpers stands in when the place has none."""
+    helpers = {
+        "sad": [
+            {"helper": "a sleepy cat", "setting": "room", "objects": ["cushion"]},
+            {"helper": "a kind goose", "setting": "meadow", "objects": ["bird"]},
+            {"helper": "a busy beaver", "setting": "river", "objects": ["tree"]},
+        ]
+    }
+    teller = Storyteller(None, helpers=helpers)
+    assert [h[0] for h in teller.helper_choices("sad", "room")] == ["a sleepy cat"]
+    assert [h[0] for h in teller.helper_choices("sad", "night")] == ["a sleepy cat"]
+    assert [h[0] for h in teller.helper_choices("sad", "sky")] == ["a kind goose"]
+    assert len(teller.helper_choices("sad")) == 3
+    for seed in range(12):
+        teller = Storyteller(ScriptedModel("sat close by."), helpers=helpers)
+        _, telling = tell(teller, seed=seed)
+        opening = telling.story.scenes[0]
+        assert telling.chosen.setting in scenery.neighbours(opening.setting), (opening.setting, telling.chosen)
+
+
+@pytest.mark.parametrize("emotion", EMOTIONS)
+def test_every_feeling_has_an_opening_in_every_place_and_the_prompt_fits_the_feeling(emotion):
+    from kiosk.story import template
+
+    assert {s.opening.setting for s in STARTERS[emotion]} >= set(scenery.SETTINGS)
+    base = template.tell(emotion, seed=3, setting="river")
+    assert base.scenes[0].setting == "river"
+    ask = Storyteller(None).prompt(base, Attributes())[1]["content"]
+    if emotion in ("happy", "surprise", "neutral"):  # a glad or peaceful child is joined, not calmed down
+        assert "feel better" not in ask and base.hero.name in ask
+    else:
+        assert f"helps {base.hero.name} feel better" in ask
+
+
+def test_the_feeling_gate_refuses_the_other_side_only():
+    """A calming scene after an angry opening reads as sad to the judge: the same side, shown; a sad child's
+    story that reads as glad, or a happy child's that reads as heavy, is refused."""
+    assert contrary("happy", "sad") and contrary("sad", "happy") and contrary("fear", "neutral")
+    assert not contrary("sad", "angry") and not contrary("neutral", "fear") and not contrary("surprise", "happy")
+    teller = Storyteller(ScriptedModel("sat close by and breathed slowly."), emotion_of=lambda text: "sad")
+    _, telling = tell(teller, emotion="angry")
+    assert not telling.fallback and telling.attempts == 1

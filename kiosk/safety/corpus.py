@@ -1,16 +1,24 @@
 """The labelled safety corpus: one sentence per line in ``corpus/safety/<split>/<category>.txt``.
 
 The file name is the label, up to an optional ``-<batch>`` suffix (``gentle*.txt`` files are the sentences
-that may reach a child), so a reviewer
-reads and edits the corpus as plain text. The validation split is carved from ``train`` by a hash of the
-sentence, so it never moves when sentences are added elsewhere; ``test`` is written apart from ``train`` by a
-different author and is only ever used for the reported figures.
+that may reach a child), so a reviewer reads and edits the corpus as plain text. ``validation`` (the split
+the threshold is chosen on) is written apart from ``train`` by its own writer, so the threshold meets
+sentences phrased unlike the ones the classifier learned from, as it will in use; without that folder it is
+carved from ``train`` by a hash of the sentence. ``test`` is written apart from both by a different author
+and is only ever used for the reported figures.
+
+Besides ``train/``, the classifier learns that the kiosk's own comfort register is gentle: sentences of the
+team's comfort scenes (``corpus/comfort``) and of the template's beats, which are what the storyteller is
+tuned to write. Without them a yucky-feeling opening ("stepped into squelchy mud and felt icky and
+disgusted") read as humiliation and the disgust stories fell back to the template.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +39,9 @@ UNSAFE_CATEGORIES: tuple[str, ...] = (
 )
 LABELS: tuple[str, ...] = (GENTLE, *UNSAFE_CATEGORIES)
 CORPUS_DIR = Path(__file__).resolve().parents[2] / "corpus" / "safety"
+COMFORT_DIR = CORPUS_DIR.parent / "comfort"
+COMFORT_SENTENCES = 1500  # at most, drawn by hash: the register, not a flood that outweighs the writers' gentle lines
+SENTENCE_END = re.compile(r"(?<=[.!?])[\"”]?\s+(?=[A-Z\"“])")
 
 
 @dataclass(frozen=True)
@@ -78,17 +89,53 @@ def in_validation(sentence: str, share: float = 0.15) -> bool:
     return int.from_bytes(digest[:4], "big") / 2**32 < share
 
 
-def train_validation(corpus_dir: Path = CORPUS_DIR, share: float = 0.15) -> tuple[list[Example], list[Example]]:
+def _stable_order(sentence: str) -> bytes:
+    return hashlib.sha256(sentence.encode()).digest()
+
+
+def comfort_examples(comfort_dir: Path | None = COMFORT_DIR, limit: int = COMFORT_SENTENCES) -> list[Example]:
+    """Gentle sentences in the storyteller's own register: the comfort scenes and the template's beats,
+    each hero filled with a name the template uses, at most ``limit`` of them (a stable draw by hash)."""
+    from kiosk.story.bank import COMFORTS, ENDINGS, HERO_NAMES, STARTERS
+
+    texts = [b.text for beats in (*COMFORTS.values(), *ENDINGS.values()) for b in beats]
+    texts += [s.opening.text for starters in STARTERS.values() for s in starters]
+    if comfort_dir is not None and comfort_dir.is_dir():
+        for path in sorted(comfort_dir.glob("*.jsonl")):
+            lines = path.read_text(encoding="utf-8").splitlines()
+            texts += [json.loads(line)["text"] for line in lines if line.strip()]
+    sentences = set()
+    for text in texts:
+        name = HERO_NAMES[_stable_order(text)[0] % len(HERO_NAMES)]
+        filled = text.replace("{hero}", name).replace("{Hero}", name)
+        sentences.update(part.strip() for part in SENTENCE_END.split(filled) if len(part.split()) >= 4)
+    drawn = sorted(sentences, key=_stable_order)[:limit]
+    return [Example(sentence, GENTLE) for sentence in sorted(drawn)]
+
+
+def train_validation(
+    corpus_dir: Path = CORPUS_DIR, share: float = 0.15, comfort_dir: Path | None = COMFORT_DIR
+) -> tuple[list[Example], list[Example]]:
+    """(training, validation): the written-apart ``validation`` folder when there is one, else a hash share
+    of ``train``. The comfort register joins training only (it is what the kiosk writes, not a judge of it)."""
     examples = read_split("train", corpus_dir)
-    validation = [e for e in examples if in_validation(e.sentence, share)]
-    train = [e for e in examples if not in_validation(e.sentence, share)]
-    return train, validation
+    if (corpus_dir / "validation").is_dir():
+        validation = read_split("validation", corpus_dir)
+        judged = {" ".join(e.sentence.lower().split()) for e in validation}  # two writers may meet on a line
+        train = [e for e in examples if " ".join(e.sentence.lower().split()) not in judged]
+    else:
+        validation = [e for e in examples if in_validation(e.sentence, share)]
+        train = [e for e in examples if not in_validation(e.sentence, share)]
+    seen = {" ".join(e.sentence.lower().split()) for e in train + validation}
+    comfort = [e for e in comfort_examples(comfort_dir) if " ".join(e.sentence.lower().split()) not in seen]
+    logger.info("%d comfort-register sentences join training as gentle", len(comfort))
+    return train + comfort, validation
 
 
 def split_by_label(corpus_dir: Path = CORPUS_DIR) -> dict[str, dict[str, int]]:
     """Sentence counts per split and label, for the README and the model card."""
     counts: dict[str, dict[str, int]] = {}
-    for split in ("train", "test"):
+    for split in ("train", "validation", "test"):
         try:
             examples = read_split(split, corpus_dir)
         except FileNotFoundError:

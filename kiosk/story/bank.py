@@ -54,6 +54,54 @@ STARTERS: dict[str, tuple[Starter, ...]] = {
                 ("volcano", "cloud"),
             ),
         ),
+        Starter(
+            "The Prickly Thistle",
+            Beat(
+                "{Hero} felt angry and prickly, like a thistle in the garden that nobody could touch.",
+                "garden",
+                ("flower", "sun"),
+            ),
+        ),
+        Starter(
+            "The Grumbly Bear Cub",
+            Beat(
+                "{Hero} felt cross and grumbly, stomping through the forest like a grumpy little bear cub.",
+                "forest",
+                ("tree", "bear"),
+            ),
+        ),
+        Starter(
+            "The Splashing River",
+            Beat(
+                "{Hero} felt angry, and the feeling rushed and splashed inside like a river after the rain.",
+                "river",
+                ("boat", "cloud"),
+            ),
+        ),
+        Starter(
+            "The Tower That Tumbled",
+            Beat(
+                "{Hero} felt angry when their tall block tower tumbled down, and their cheeks went hot and red.",
+                "room",
+                ("cushion", "window"),
+            ),
+        ),
+        Starter(
+            "The Grumpy Bedtime",
+            Beat(
+                "{Hero} felt angry and cross at bedtime, all huffy and grumbly, while the moon peeked in.",
+                "night",
+                ("moon", "star"),
+            ),
+        ),
+        Starter(
+            "The Kite That Would Not Fly",
+            Beat(
+                "{Hero} felt angry and huffy when the kite kept tumbling down instead of flying high.",
+                "sky",
+                ("kite", "cloud"),
+            ),
+        ),
     ),
     "disgust": (
         Starter(
@@ -78,6 +126,46 @@ STARTERS: dict[str, tuple[Starter, ...]] = {
                 "{Hero} stepped into squelchy mud and felt icky and disgusted all the way to their toes.",
                 "forest",
                 ("tree", "puddle"),
+            ),
+        ),
+        Starter(
+            "The Sticky Picnic",
+            Beat(
+                '{Hero} found something sticky on the picnic blanket and felt a big "yuck" all over.',
+                "meadow",
+                ("blanket", "apple"),
+            ),
+        ),
+        Starter(
+            "The Slimy Pebble",
+            Beat(
+                '{Hero} picked up a slimy green pebble by the river, wrinkled their nose and said, "Eww, yucky!"',
+                "river",
+                ("frog", "flower"),
+            ),
+        ),
+        Starter(
+            "The Muddy Patch",
+            Beat(
+                "{Hero} smelled a stinky, muddy patch on the hill and wrinkled their nose in disgust.",
+                "hill",
+                ("puddle", "flower"),
+            ),
+        ),
+        Starter(
+            "The Soggy Slipper",
+            Beat(
+                '{Hero} put a foot into a soggy, squishy slipper at bedtime and said, "Yuck!"',
+                "night",
+                ("moon", "star"),
+            ),
+        ),
+        Starter(
+            "The Stinky Breeze",
+            Beat(
+                "{Hero} sniffed a stinky smell on the breeze and felt yucky all the way up their nose.",
+                "sky",
+                ("cloud", "kite"),
             ),
         ),
     ),
@@ -106,6 +194,46 @@ STARTERS: dict[str, tuple[Starter, ...]] = {
                 ("cloud", "tree"),
             ),
         ),
+        Starter(
+            "The Buzzing Bee",
+            Beat(
+                "{Hero} felt a little scared when a big buzzing bee zoomed around the meadow flowers.",
+                "meadow",
+                ("flower", "sun"),
+            ),
+        ),
+        Starter(
+            "The Loud Bark",
+            Beat(
+                "{Hero} felt frightened when a loud bark came from behind the garden fence.",
+                "garden",
+                ("flower", "tree"),
+            ),
+        ),
+        Starter(
+            "The Big Splash",
+            Beat(
+                "{Hero} felt scared when a big splash in the river made them jump back from the bank.",
+                "river",
+                ("boat", "cloud"),
+            ),
+        ),
+        Starter(
+            "The Windy Hill",
+            Beat(
+                "{Hero} felt scared when the wind whooshed over the hill and tugged at their coat.",
+                "hill",
+                ("cloud", "tree"),
+            ),
+        ),
+        Starter(
+            "The Rumbling Aeroplane",
+            Beat(
+                "{Hero} felt afraid when a loud aeroplane rumbled high across the sky.",
+                "sky",
+                ("cloud", "sun"),
+            ),
+        ),
     ),
     "happy": (
         Starter(
@@ -128,6 +256,46 @@ STARTERS: dict[str, tuple[Starter, ...]] = {
                 ("boat", "sun"),
             ),
         ),
+        Starter(
+            "The Heart-Shaped Leaf",
+            Beat(
+                "{Hero} felt happy and bouncy after finding a bright orange leaf shaped like a heart in the forest.",
+                "forest",
+                ("tree", "heart"),
+            ),
+        ),
+        Starter(
+            "The Top of the Hill",
+            Beat(
+                "{Hero} felt so happy to reach the top of the hill and see the whole green world below.",
+                "hill",
+                ("sun", "kite"),
+            ),
+        ),
+        Starter(
+            "The Painting Day",
+            Beat(
+                "{Hero} felt happy painting a big bright picture with every colour in the box.",
+                "room",
+                ("heart", "window"),
+            ),
+        ),
+        Starter(
+            "The Twinkly Night",
+            Beat(
+                "{Hero} felt happy and cosy, counting the twinkly stars from the window at night.",
+                "night",
+                ("star", "moon"),
+            ),
+        ),
+        Starter(
+            "The Bubble Parade",
+            Beat(
+                "{Hero} felt happy, blowing bubbles that floated up and up into the blue sky.",
+                "sky",
+                ("bubbles", "sun"),
+            ),
+        ),
     ),
     "sad": (
         Starter(
@@ -148,6 +316,46 @@ STARTERS: dict[str, tuple[Starter, ...]] = {
                 "{Hero} sat under a big tree feeling sad and blue, and the afternoon felt long and grey.",
                 "meadow",
                 ("tree", "cloud"),
+            ),
+        ),
+        Starter(
+            "The Bent Flower",
+            Beat(
+                "{Hero} felt sad when their favourite flower bent over in the garden after the rain.",
+                "garden",
+                ("flower", "rain"),
+            ),
+        ),
+        Starter(
+            "The Lonely Acorn",
+            Beat(
+                "{Hero} felt sad and small in the big forest, like a lonely acorn on the ground.",
+                "forest",
+                ("tree", "squirrel"),
+            ),
+        ),
+        Starter(
+            "The Soggy Paper Boat",
+            Beat(
+                "{Hero} felt sad when their little paper boat got soggy and sank in the river.",
+                "river",
+                ("boat", "cloud"),
+            ),
+        ),
+        Starter(
+            "The Lost Race",
+            Beat(
+                "{Hero} felt sad and droopy after losing the race up the grassy hill.",
+                "hill",
+                ("cloud", "tree"),
+            ),
+        ),
+        Starter(
+            "The Heavy Bedtime",
+            Beat(
+                "{Hero} felt sad and heavy at bedtime, and the night seemed very long and quiet.",
+                "night",
+                ("moon", "star"),
             ),
         ),
     ),
@@ -174,6 +382,46 @@ STARTERS: dict[str, tuple[Starter, ...]] = {
                 "{Hero} jumped in surprise when a tiny frog hopped right onto a lily pad.", "river", ("frog", "flower")
             ),
         ),
+        Starter(
+            "The Tiny Green Sprout",
+            Beat(
+                "{Hero} gasped with surprise to find a tiny green sprout poking up in the garden.",
+                "garden",
+                ("flower", "sun"),
+            ),
+        ),
+        Starter(
+            "The Squirrel in the Tree",
+            Beat(
+                "{Hero} jumped in surprise when a squirrel popped out of a hollow tree in the forest.",
+                "forest",
+                ("squirrel", "tree"),
+            ),
+        ),
+        Starter(
+            "The Swooping Kite",
+            Beat(
+                "{Hero} blinked in surprise as a bright red kite swooped down over the hill.",
+                "hill",
+                ("kite", "cloud"),
+            ),
+        ),
+        Starter(
+            "The Glowing Fireflies",
+            Beat(
+                "{Hero} gasped in surprise as a cloud of fireflies lit up the dark night.",
+                "night",
+                ("firefly", "moon"),
+            ),
+        ),
+        Starter(
+            "The Big Striped Balloon",
+            Beat(
+                "{Hero} looked up in surprise at a huge striped balloon floating across the sky.",
+                "sky",
+                ("balloon", "cloud"),
+            ),
+        ),
     ),
     "neutral": (
         Starter(
@@ -194,6 +442,46 @@ STARTERS: dict[str, tuple[Starter, ...]] = {
                 "{Hero} sat by a still pond, feeling calm and quiet inside, and listened to the birds.",
                 "river",
                 ("bird", "flower"),
+            ),
+        ),
+        Starter(
+            "The Watering Can",
+            Beat(
+                "{Hero} felt calm and steady, watering the flowers one by one in the garden.",
+                "garden",
+                ("flower", "butterfly"),
+            ),
+        ),
+        Starter(
+            "The Gentle Breeze",
+            Beat(
+                "{Hero} sat on the hill feeling calm, letting the gentle breeze ruffle their hair.",
+                "hill",
+                ("cloud", "kite"),
+            ),
+        ),
+        Starter(
+            "The Quiet Corner",
+            Beat(
+                "{Hero} felt calm and quiet, turning the pages of a picture book in a cosy corner.",
+                "room",
+                ("book", "cushion"),
+            ),
+        ),
+        Starter(
+            "The Moon Watcher",
+            Beat(
+                "{Hero} felt calm and sleepy, watching the round moon glow through the window.",
+                "night",
+                ("moon", "window"),
+            ),
+        ),
+        Starter(
+            "The Sailing Clouds",
+            Beat(
+                "{Hero} felt peaceful, looking up at white clouds sailing slowly across the sky.",
+                "sky",
+                ("cloud", "bird"),
             ),
         ),
     ),

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from kiosk.events import Attributes
-from kiosk.story import gates, template
+from kiosk.story import gates, scenery, template
 from kiosk.story.llm import LanguageModel
 from kiosk.story.template import TemplateScene, TemplateStory
 
@@ -81,6 +81,14 @@ VOCABULARY = {
 }
 
 SYSTEM = "You tell short, gentle stories for children. Stories are kind, calm and safe."
+# What the friend does for the feeling: a happy, surprised or peaceful child is joined, not calmed down
+# (a reader found "let's take a deep breath" for a child delighted by a rainbow off-feeling).
+FRIEND_DOES = {
+    "happy": "shares {hero}'s happy feeling",
+    "surprise": "shares the surprise with {hero}",
+    "neutral": "enjoys the quiet moment with {hero}",
+}
+FRIEND_HELPS = "helps {hero} feel better"
 MAX_SCENE_WORDS = 45
 FLUENCY_FLOOR, FLUENCY_CEILING = 2.1, 0.6  # mean token log-probability mapped onto fluency 0..1
 # A sentence ends at . ! or ? (and a closing quote) before a space and a word that does not start in lower
@@ -231,20 +239,28 @@ class Storyteller:
         yield telling
 
     def prompt(self, base: TemplateStory, attributes: Attributes) -> list[dict[str, str]]:
-        hero = base.hero.name
+        does = FRIEND_DOES.get(base.emotion, FRIEND_HELPS).format(hero=base.hero.name)
         return [
             {"role": "system", "content": SYSTEM},
             {
                 "role": "user",
-                "content": f"{base.scenes[0].text} Tell how a friend helps {hero} feel better, "
+                "content": f"{base.scenes[0].text} Tell how a friend {does}, "
                 f"in two short sentences with {VOCABULARY[attributes.age_group]}.",
             },
         ]
 
-    def helper_choices(self, emotion: str) -> list[tuple[str, str, tuple[str, ...]]]:
+    def helper_choices(self, emotion: str, setting: str | None = None) -> list[tuple[str, str, tuple[str, ...]]]:
+        """The helpers for ``emotion``; with the opening's ``setting``, those written for that place, or
+        the nearest place that has any (``scenery.neighbours``), so the scene does not jump elsewhere."""
         if self.helpers and self.helpers.get(emotion):
-            return [(h["helper"], h["setting"], tuple(h["objects"])) for h in self.helpers[emotion]]
-        return list(HELPERS[emotion])
+            choices = [(h["helper"], h["setting"], tuple(h["objects"])) for h in self.helpers[emotion]]
+        else:
+            choices = list(HELPERS[emotion])
+        if setting is not None:
+            for place in scenery.neighbours(setting):
+                if here := [c for c in choices if c[1] == place]:
+                    return here
+        return choices
 
     def _safety(self, sentence: str, candidate: Candidate) -> str | None:
         """The learned check's reason to refuse (None: safe); keeps the worst probability for ranking."""
@@ -271,7 +287,7 @@ class Storyteller:
     ) -> Iterator[Partial]:
         """One candidate, gated sentence by sentence; yields partials only when ``stream`` (a single candidate)."""
         rng = random.Random(seed)
-        helper, setting, objects = rng.choice(self.helper_choices(base.emotion))
+        helper, setting, objects = rng.choice(self.helper_choices(base.emotion, base.scenes[0].setting))
         candidate = Candidate(helper, setting, objects)
         telling.attempts += 1
         pending = f"Then {helper} came and"
@@ -317,7 +333,7 @@ class Storyteller:
         if candidate.reason is None:
             whole = " ".join([base.scenes[0].text, candidate.text, base.scenes[-1].text])
             found, candidate.feeling = self._feeling(whole, base.emotion)
-            if found is not None and found != base.emotion:
+            if found is not None and contrary(found, base.emotion):
                 candidate.reason = f"off-emotion (reads as {found})"
         if candidate.reason is None and self.coherence is not None:
             candidate.coherence = self.coherence(base.scenes[0].text, candidate.text, base.emotion)
@@ -370,6 +386,19 @@ def mend_hero_name(text: str, name: str) -> str:
         return name if close or word.lower().startswith(name.lower()) else word
 
     return re.sub(r"\b[A-Z][a-z]+\b", mend, text)
+
+
+HEAVY_FEELINGS = frozenset({"angry", "disgust", "fear", "sad"})
+
+
+def contrary(found: str, wanted: str) -> bool:
+    """A story that reads as the opposite of the child's feeling: glad for a heavy feeling, heavy for a glad,
+    surprised or peaceful one. The MiniLM judge reads a calming scene after an angry opening as sad — the
+    same side, and the scene a cross child needs — so only the other side is refused; how strongly the story
+    reads as the feeling itself still counts in the ranking (``Candidate.feeling``)."""
+    if wanted in HEAVY_FEELINGS:
+        return found == "happy"
+    return found in HEAVY_FEELINGS
 
 
 def softmax_share(scores: dict[str, float], emotion: str, temperature: float = 0.05) -> float:

@@ -63,13 +63,23 @@ def illustration_prompt(setting: str, objects: tuple[str, ...], hero: Hero, emot
     )
 
 
-def tell(emotion: str, attributes: Attributes | None = None, seed: int | None = None, scenes: int = 3) -> TemplateStory:
-    """A complete story for ``emotion``; the same seed gives the same story."""
+def tell(
+    emotion: str,
+    attributes: Attributes | None = None,
+    seed: int | None = None,
+    scenes: int = 3,
+    setting: str | None = None,
+) -> TemplateStory:
+    """A complete story for ``emotion``; the same seed gives the same story. ``setting`` keeps to the
+    openings set there (the comfort fine-tune pairs each written scene with an opening in its own place)."""
     if emotion not in STARTERS:
         raise ValueError(f"no stories for emotion {emotion!r}")
     rng = random.Random(seed)
     hero = make_hero(attributes or Attributes(), rng)
-    starter = rng.choice(STARTERS[emotion])
+    starters = [s for s in STARTERS[emotion] if setting is None or s.opening.setting == setting]
+    if not starters:
+        raise ValueError(f"no {emotion} opening is set in {setting!r}")
+    starter = rng.choice(starters)
     comforts = list(COMFORTS[emotion])
     rng.shuffle(comforts)
     beats = [starter.opening, *comforts[: max(0, scenes - 2)], rng.choice(ENDINGS[emotion])][:scenes]

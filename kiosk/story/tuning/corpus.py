@@ -20,11 +20,11 @@ from kiosk.emotion.labels import EMOTIONS
 from kiosk.events import Attributes
 from kiosk.story import template
 from kiosk.story.gates import blocked_words
+from kiosk.story.scenery import SETTINGS
 
 logger = logging.getLogger(__name__)
 
 CORPUS_DIR = Path(__file__).resolve().parents[3] / "corpus" / "comfort"
-SETTINGS = ("meadow", "garden", "forest", "river", "hill", "room", "night", "sky")
 HERO = "{hero}"
 
 
@@ -85,10 +85,12 @@ def is_held_out(scene: ComfortScene, share: float = 0.1) -> bool:
 
 
 def training_example(scene: ComfortScene, rng: random.Random) -> tuple[list[dict[str, str]], str, str]:
-    """(chat messages, prefill, continuation) exactly as the kiosk will prompt, with a drawn opening and hero."""
+    """(chat messages, prefill, continuation) exactly as the kiosk will prompt, with a drawn hero and an
+    opening set in the scene's own place: the model learns to stay where the opening put the hero (the
+    kiosk offers it helpers written for that place)."""
     from kiosk.story.teller import Storyteller
 
-    base = template.tell(scene.emotion, Attributes(), seed=rng.randrange(1 << 30))
+    base = template.tell(scene.emotion, Attributes(), seed=rng.randrange(1 << 30), setting=scene.setting)
     messages = Storyteller(None).prompt(base, Attributes())
     return messages, scene.prefill, scene.continuation.replace(HERO, base.hero.name)
 

@@ -190,7 +190,33 @@ def export_gguf_adapter(model, tokenizer, llama_cpp_src: Path, out_file: Path) -
             "--outfile", str(out_file), str(peft_dir),
         ]  # fmt: skip
         subprocess.run(command, check=True, env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"})
+        drop_folder_names(out_file, llama_cpp_src)
     shutil.rmtree(out_file.parent / "peft")
+
+
+# Where the converter names the base model: peft's card derives them from the folder the base was loaded
+# from (here the GGUF's package folder, a machine path), whatever the config says. llama.cpp needs none of
+# them; the manifest and the model card name the base.
+FOLDER_NAMING_KEYS = (
+    "general.base_model.count",
+    "general.base_model.0.name",
+    "general.base_model.0.repo_url",
+    "general.tags",
+)
+
+
+def drop_folder_names(adapter_file: Path, llama_cpp_src: Path) -> None:
+    """Rewrite the adapter without the metadata that names a local folder (llama.cpp's own metadata tool)."""
+    tool = llama_cpp_src / "gguf-py" / "gguf" / "scripts" / "gguf_new_metadata.py"
+    raw = adapter_file.with_suffix(".raw.gguf")
+    adapter_file.rename(raw)
+    removals = [arg for key in FOLDER_NAMING_KEYS for arg in ("--remove-metadata", key)]
+    command = [sys.executable, str(tool), *removals, "--force", str(raw), str(adapter_file)]
+    env = {"PYTHONPATH": str(llama_cpp_src / "gguf-py"), "PATH": "/usr/bin:/bin"}
+    subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL)
+    raw.unlink()
+    if str(Path.home()).encode() in adapter_file.read_bytes() or b"site-packages" in adapter_file.read_bytes():
+        raise SystemExit(f"kiosk story tune: {adapter_file} still names a local folder")
 
 
 def plot_curve(curve: dict, path: Path) -> None:
