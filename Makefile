@@ -15,7 +15,7 @@ APPLIANCE_APT_PACKAGES := $(APT_PACKAGES) systemd chromium xinit xserver-xorg-co
 FER := ../shared/data/fer2013
 LLAMA_CPP_SRC := .cache/llama.cpp-src
 
-.PHONY: setup setup-dev system-packages test-system-packages run test lint format bench bench-pipeline bench-page bench-camera bench-detection bench-emotion bench-story bench-deploy bench-soak bench-voice \
+.PHONY: setup setup-dev system-packages test-system-packages run test lint format bench bench-pipeline bench-page bench-camera bench-detection bench-emotion bench-story bench-deploy bench-soak bench-kills bench-voice \
         deploy keygen certs install install-venv install-files install-enable uninstall test-appliance \
         train-emotion export-emotion train-safety tune-story clean
 
@@ -119,9 +119,14 @@ bench-page: setup-dev
 
 ## The whole kiosk for MINUTES (default 20) on a photo source: visits, RSS per process, growth per hour
 MINUTES ?= 20
+KILLS ?= 20
 bench-soak: setup-dev
 	@mkdir -p bench/results
 	$(PY) -m bench.soak --minutes $(MINUTES) | tee bench/results/soak.json
+
+bench-kills: setup-dev
+	@mkdir -p bench/results
+	$(PY) -m bench.broker_kills --kills $(KILLS) | tee bench/results/broker-kills.json
 
 ## Train the emotion model on FER2013 (CPU: about 40 minutes) and export it to models/emotion/.
 ## The best epoch and the calibration temperature are chosen on a 10% holdout of Training; PublicTest is only measured.

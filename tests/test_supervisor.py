@@ -16,7 +16,7 @@ from kiosk.bus import Bus
 from kiosk.config import BrokerConfig, Settings, WebConfig
 from kiosk.events import PresenceEvent, Topics
 from kiosk.service import broker_address
-from kiosk.supervisor import Supervisor
+from kiosk.supervisor import HEAP_ENV, Supervisor
 from tests.conftest import Recorder, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -71,6 +71,13 @@ def test_children_die_with_a_killed_supervisor(tmp_path):
     kiosk = start_kiosk(tmp_path)
     assert wait_for(lambda: len(children_of(kiosk.pid)) >= 7, timeout=30)  # broker + six services
     children = children_of(kiosk.pid)
+    services = [pid for pid in children if b"kiosk\x00serve" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    assert services
+    for pid in services:  # every service runs with the bounded glibc heap (see HEAP_ENV)
+        environ = dict(
+            line.split(b"=", 1) for line in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0") if b"=" in line
+        )
+        assert {k: environ.get(k.encode(), b"").decode() for k in HEAP_ENV} == HEAP_ENV
     kiosk.kill()
     kiosk.wait()
     assert wait_for(lambda: not any(alive(pid) for pid in children), timeout=15)

@@ -76,3 +76,13 @@ def test_the_screen_starts_a_full_screen_browser_with_sound_no_cursor_no_blankin
     assert "-nocursor" in server.split() and "-s 0 -dpms" in server
     assert "Restart=always" in screen and "User=kiosk-screen" in screen
     assert "kiosk-screen.service" in unit(rendered, "kiosk.target")
+
+
+def test_the_units_bound_the_heap_as_kiosk_run_does():
+    """The same glibc heap settings under systemd as under `kiosk run` (a soak found the story service and
+    the narrator growing without them)."""
+    from kiosk.supervisor import HEAP_ENV
+
+    unit = (Path(__file__).resolve().parent.parent / "systemd" / "kiosk@.service").read_text()
+    line = next(line for line in unit.splitlines() if "MALLOC_" in line and line.startswith("Environment="))
+    assert dict(pair.split("=", 1) for pair in line.removeprefix("Environment=").split()) == HEAP_ENV
