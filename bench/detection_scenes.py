@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 FER_TRAINING = SHARED / "fer2013" / "fer2013_training.npz"
+FER_SPLITS = {"training": FER_TRAINING, "publictest": SHARED / "fer2013" / "fer2013_publictest.npz"}
 PORTRAIT_DIR = SHARED / "faces"
 WIDTH, HEIGHT = 640, 480
 
@@ -68,6 +69,7 @@ class Scene:
     condition: str
     faces: list[tuple[int, int, int, int]] = field(default_factory=list)  # ground truth, clipped to the frame
     sources: list[str] = field(default_factory=list)  # "fer" or "photo", one per face
+    labels: list[int | None] = field(default_factory=list)  # FER2013 emotion index (photos: None), one per face
 
 
 @dataclass
@@ -78,6 +80,7 @@ class Head:
     alpha: np.ndarray
     box: tuple[int, int, int, int]
     source: str
+    label: int | None = None  # the FER2013 emotion of the face, for the emotion figures on covered faces
 
 
 def shared_data_available() -> bool:
@@ -85,9 +88,10 @@ def shared_data_available() -> bool:
 
 
 @cache
-def fer_faces() -> np.ndarray:
-    with np.load(FER_TRAINING) as data:
-        return data["images"]
+def fer_faces(split: str = "training") -> tuple[np.ndarray, np.ndarray]:
+    """FER2013 images and their emotion labels; the emotion figures use PublicTest, which the model never saw."""
+    with np.load(FER_SPLITS[split]) as data:
+        return data["images"], data["labels"]
 
 
 @cache
@@ -123,7 +127,7 @@ def soft_mask(shape: tuple[int, ...], centre: tuple[int, int], axes: tuple[int, 
     return cv2.GaussianBlur(alpha, (k, k), 0)
 
 
-def make_head(rng: np.random.Generator, face_px: int) -> Head:
+def make_head(rng: np.random.Generator, face_px: int, fer_split: str = "training") -> Head:
     """A face about ``face_px`` tall: a FER2013 crop (tinted to a skin tone, framed by hair) or a real photo."""
     use_photo = not FER_TRAINING.exists() or rng.random() < 0.3
     if use_photo:
@@ -135,8 +139,9 @@ def make_head(rng: np.random.Generator, face_px: int) -> Head:
         box = (int(bx * scale), int(by * scale), int(bw * scale), int(bh * scale))
         centre, axes = (box[0] + box[2] // 2, box[1] + int(box[3] * 0.42)), (int(box[2] * 0.8), int(box[3] * 0.72))
         return Head(image, soft_mask(image.shape[:2], centre, axes), box, "photo")
-    faces = fer_faces()
-    grey = faces[rng.integers(len(faces))]
+    faces, labels = fer_faces(fer_split)
+    pick = rng.integers(len(faces))
+    grey = faces[pick]
     tone = np.array(SKIN_TONES_BGR[rng.integers(len(SKIN_TONES_BGR))], np.float32) / 255.0
     tinted = np.clip(grey[..., None].astype(np.float32) * (0.55 + 0.9 * tone), 0, 255).astype(np.uint8)
     side = int(face_px * 1.05)  # FER crops are tight: the face fills about 95% of the crop
@@ -154,7 +159,8 @@ def make_head(rng: np.random.Generator, face_px: int) -> Head:
         alpha[pad : pad + side, pad : pad + side], face_alpha[..., 0]
     )
     margin = int(side * 0.03)
-    return Head(image, alpha, (pad + margin, pad + margin, side - 2 * margin, side - 2 * margin), "fer")
+    box = (pad + margin, pad + margin, side - 2 * margin, side - 2 * margin)
+    return Head(image, alpha, box, "fer", int(labels[pick]))
 
 
 # --- occluders: drawn on the head patch, over its face box --------------------------------------------------
@@ -264,7 +270,7 @@ def roll(head: Head, degrees: float) -> Head:
     # a rotated face's extent: shrink the corner box towards the centre (the face is an ellipse, not a square)
     (x0, y0), (x1, y1) = corners.min(0), corners.max(0)
     cx, cy, ew, eh = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) * 0.85, (y1 - y0) * 0.85
-    return Head(image, alpha, (int(cx - ew / 2), int(cy - eh / 2), int(ew), int(eh)), head.source)
+    return Head(image, alpha, (int(cx - ew / 2), int(cy - eh / 2), int(ew), int(eh)), head.source, head.label)
 
 
 def yaw(head: Head, degrees: float) -> Head:
@@ -286,7 +292,7 @@ def yaw(head: Head, degrees: float) -> Head:
     box = np.float32([[[x, y]], [[x + bw, y]], [[x, y + bh]], [[x + bw, y + bh]]])
     warped = cv2.perspectiveTransform(box, matrix).reshape(-1, 2)
     (x0, y0), (x1, y1) = warped.min(0), warped.max(0)
-    return Head(image, alpha, (int(x0), int(y0), int(x1 - x0), int(y1 - y0)), head.source)
+    return Head(image, alpha, (int(x0), int(y0), int(x1 - x0), int(y1 - y0)), head.source, head.label)
 
 
 # --- backgrounds ---------------------------------------------------------------------------------------------
@@ -368,8 +374,11 @@ def seeded(condition: str, index: int, seed: int) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(condition.encode()), index])
 
 
-def face_scene(condition: str, index: int, seed: int = 0) -> Scene:
-    """One frame of ``condition`` (one of ``FACE_CONDITIONS``) with its ground-truth face boxes."""
+def face_scene(condition: str, index: int, seed: int = 0, fer_split: str = "training") -> Scene:
+    """One frame of ``condition`` (one of ``FACE_CONDITIONS``) with its ground-truth face boxes.
+
+    ``fer_split`` only picks which FER2013 faces are drawn: the scene is otherwise the same for a seed.
+    """
     rng = seeded(condition, index, seed)
     frame = room(rng)
     scene = Scene(frame, condition)
@@ -377,7 +386,7 @@ def face_scene(condition: str, index: int, seed: int = 0) -> Scene:
     slots = np.linspace(0, WIDTH, count + 1)
     for slot in range(count):
         face_px = face_size(condition, rng, count)
-        head = make_head(rng, face_px)
+        head = make_head(rng, face_px, fer_split)
         head = transform(condition, rng, head)
         bx, by, bw, bh = head.box
         x, y = place(condition, rng, head.box, slots[slot], slots[slot + 1])
@@ -386,6 +395,7 @@ def face_scene(condition: str, index: int, seed: int = 0) -> Scene:
         if box is not None:
             scene.faces.append(box)
             scene.sources.append(head.source)
+            scene.labels.append(head.label)
     scene.frame = camera_effects(condition, rng, frame)
     return scene
 

@@ -101,7 +101,7 @@ class CameraConfig(Section):
     steady_frames: int = Field(5, ge=1, title="Frames a face must stay before a story starts")
     leave_after_s: float = Field(3.0, gt=0, title="Seconds without a face before the child has left")
     cooldown_s: float = Field(10.0, ge=0, title="Seconds after a visit before a new one can start")
-    min_face_px: int = Field(48, ge=16, title="Smallest face side in pixels")
+    min_face_px: int = Field(48, ge=16, title="Smallest face height in pixels")
 
 
 class EmotionConfig(Section):

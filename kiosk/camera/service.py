@@ -16,7 +16,7 @@ import numpy as np
 from kiosk.camera import sources
 from kiosk.camera.attributes import AttributeEstimator, make_attribute_estimator
 from kiosk.camera.detector import Detection, encode_crop, face_crop, make_detector
-from kiosk.camera.visits import Arrived, FaceReady, Left, VisitTracker
+from kiosk.camera.visits import Arrived, FaceReady, Left, VisitTracker, same_place
 from kiosk.config import Settings
 from kiosk.events import Attributes, BoundingBox, Command, Event, FaceEvent, PresenceEvent
 from kiosk.service import Service
@@ -49,7 +49,10 @@ class CameraService(Service):
         self.on_event = on_event
         cfg = settings.camera
         self.tracker: VisitTracker[tuple[Detection, np.ndarray, np.ndarray]] = VisitTracker(
-            cfg.steady_frames, cfg.leave_after_s, cfg.cooldown_s
+            cfg.steady_frames,
+            cfg.leave_after_s,
+            cfg.cooldown_s,
+            same_face=lambda a, b: same_place(a[0], b[0]),  # a child running past does not lend the crop
         )
         self.detector = None
         self.attributes: AttributeEstimator | None = None
