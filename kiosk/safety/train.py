@@ -160,10 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     tradeoff = {}  # what other targets would have given on validation: the card's reader sees the choice
     for target in (0.93, 0.95, 0.96, 0.97, 0.98):
         at = choose_threshold(unsafe_probs, is_unsafe, target)
-        tradeoff[f"{target:.2f}"] = {
-            "threshold": round(at, 4),
-            "unsafe_stopped": round(float((unsafe_probs[is_unsafe] >= at).mean()), 4),
-        }
+        tradeoff[f"unsafe_stopped_at_gentle_{target:.2f}"] = round(float((unsafe_probs[is_unsafe] >= at).mean()), 4)
     logger.info("validation trade-off (gentle target -> unsafe stopped): %s", tradeoff)
     save_artefact(
         model,
@@ -181,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
             "metrics": {
                 "threshold": round(threshold, 4),
                 "gentle_target": args.gentle_target,
-                "validation_tradeoff": tradeoff,
+                **tradeoff,  # the manifest's metrics are flat numbers
                 "train_minutes": round(minutes, 1),
             },
             "inputs": {"base": "all-MiniLM-L6-v2", "max_tokens": 96, "pooling": "mean"},
@@ -205,7 +202,7 @@ def evaluate_artefact(model_dir: Path, corpus_dir: Path, history: list[float] | 
     report: dict = {
         "threshold": classifier.threshold,
         "gentle_target": metrics.get("gentle_target", 0.975),
-        "validation_tradeoff": metrics.get("validation_tradeoff", {}),
+        "validation_tradeoff": {k: v for k, v in metrics.items() if k.startswith("unsafe_stopped_at_gentle_")},
         "corpus": split_by_label(corpus_dir),
         "loss_per_epoch": history or [],
         "validation": {"full_check": judge_report(lambda s: not checker.check(s).safe, validation)},

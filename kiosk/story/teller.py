@@ -392,12 +392,13 @@ HEAVY_FEELINGS = frozenset({"angry", "disgust", "fear", "sad"})
 
 
 def contrary(found: str, wanted: str) -> bool:
-    """A story that reads as the opposite of the child's feeling: glad for a heavy feeling, heavy for a glad,
-    surprised or peaceful one. The MiniLM judge reads a calming scene after an angry opening as sad — the
+    """A story that reads as the other side of the child's feeling: glad, surprised or merely calm for a heavy
+    feeling (a sad child's story must still read as about that feeling), heavy for a glad, surprised or
+    peaceful one. The MiniLM judge reads a calming scene after an angry opening as sad — the
     same side, and the scene a cross child needs — so only the other side is refused; how strongly the story
     reads as the feeling itself still counts in the ranking (``Candidate.feeling``)."""
     if wanted in HEAVY_FEELINGS:
-        return found == "happy"
+        return found not in HEAVY_FEELINGS
     return found in HEAVY_FEELINGS
 
 
