@@ -48,7 +48,8 @@ def write_card(model_dir: Path) -> None:
             ("whole story, median ms", "full_story_ms_median"),
         ]
         lines += [
-            f"## Figures (`kiosk story eval --n {report['per_emotion']['sad']['n']} --compare-base`)",
+            f"## Figures (`kiosk story eval --n {report['per_emotion']['sad']['n']}"
+            + (" --compare-base`)" if base else "`; the base model not measured with this adapter's openings)"),
             "",
             "| | tuned (this adapter) | base model |",
             "| --- | --- | --- |",
