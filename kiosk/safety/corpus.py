@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +40,6 @@ LABELS: tuple[str, ...] = (GENTLE, *UNSAFE_CATEGORIES)
 CORPUS_DIR = Path(__file__).resolve().parents[2] / "corpus" / "safety"
 COMFORT_DIR = CORPUS_DIR.parent / "comfort"
 COMFORT_SENTENCES = 1500  # at most, drawn by hash: the register, not a flood that outweighs the writers' gentle lines
-SENTENCE_END = re.compile(r"(?<=[.!?])[\"”]?\s+(?=[A-Z\"“])")
 
 
 @dataclass(frozen=True)
@@ -52,6 +50,11 @@ class Example:
     @property
     def unsafe(self) -> bool:
         return self.label != GENTLE
+
+
+def normalised(sentence: str) -> str:
+    """Case- and space-insensitive form: two writers' identical lines are one sentence."""
+    return " ".join(sentence.lower().split())
 
 
 def label_of(path: Path) -> str:
@@ -74,7 +77,7 @@ def read_split(split: str, corpus_dir: Path = CORPUS_DIR) -> list[Example]:
         label = label_of(path)
         for line in path.read_text(encoding="utf-8").splitlines():
             sentence = line.strip()
-            key = " ".join(sentence.lower().split())
+            key = normalised(sentence)
             if not sentence or sentence.startswith("#") or key in seen:
                 continue
             seen.add(key)
@@ -85,7 +88,7 @@ def read_split(split: str, corpus_dir: Path = CORPUS_DIR) -> list[Example]:
 
 def in_validation(sentence: str, share: float = 0.15) -> bool:
     """Stable membership of the validation split, by a hash of the normalised sentence."""
-    digest = hashlib.sha256(" ".join(sentence.lower().split()).encode()).digest()
+    digest = hashlib.sha256(normalised(sentence).encode()).digest()
     return int.from_bytes(digest[:4], "big") / 2**32 < share
 
 
@@ -97,6 +100,7 @@ def comfort_examples(comfort_dir: Path | None = COMFORT_DIR, limit: int = COMFOR
     """Gentle sentences in the storyteller's own register: the comfort scenes and the template's beats,
     each hero filled with a name the template uses, at most ``limit`` of them (a stable draw by hash)."""
     from kiosk.story.bank import COMFORTS, ENDINGS, HERO_NAMES, STARTERS
+    from kiosk.story.teller import split_sentences
 
     texts = [b.text for beats in (*COMFORTS.values(), *ENDINGS.values()) for b in beats]
     texts += [s.opening.text for starters in STARTERS.values() for s in starters]
@@ -108,7 +112,8 @@ def comfort_examples(comfort_dir: Path | None = COMFORT_DIR, limit: int = COMFOR
     for text in texts:
         name = HERO_NAMES[_stable_order(text)[0] % len(HERO_NAMES)]
         filled = text.replace("{hero}", name).replace("{Hero}", name)
-        sentences.update(part.strip() for part in SENTENCE_END.split(filled) if len(part.split()) >= 4)
+        whole, rest = split_sentences(filled)  # as the gate splits what the model writes
+        sentences.update(part for part in [*whole, rest.strip()] if len(part.split()) >= 4)
     drawn = sorted(sentences, key=_stable_order)[:limit]
     return [Example(sentence, GENTLE) for sentence in sorted(drawn)]
 
@@ -121,13 +126,13 @@ def train_validation(
     examples = read_split("train", corpus_dir)
     if (corpus_dir / "validation").is_dir():
         validation = read_split("validation", corpus_dir)
-        judged = {" ".join(e.sentence.lower().split()) for e in validation}  # two writers may meet on a line
-        train = [e for e in examples if " ".join(e.sentence.lower().split()) not in judged]
+        judged = {normalised(e.sentence) for e in validation}  # two writers may meet on a line
+        train = [e for e in examples if normalised(e.sentence) not in judged]
     else:
         validation = [e for e in examples if in_validation(e.sentence, share)]
         train = [e for e in examples if not in_validation(e.sentence, share)]
-    seen = {" ".join(e.sentence.lower().split()) for e in train + validation}
-    comfort = [e for e in comfort_examples(comfort_dir) if " ".join(e.sentence.lower().split()) not in seen]
+    seen = {normalised(e.sentence) for e in train + validation}
+    comfort = [e for e in comfort_examples(comfort_dir) if normalised(e.sentence) not in seen]
     logger.info("%d comfort-register sentences join training as gentle", len(comfort))
     return train + comfort, validation
 

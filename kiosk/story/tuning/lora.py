@@ -215,7 +215,8 @@ def drop_folder_names(adapter_file: Path, llama_cpp_src: Path) -> None:
     env = {"PYTHONPATH": str(llama_cpp_src / "gguf-py"), "PATH": "/usr/bin:/bin"}
     subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL)
     raw.unlink()
-    if str(Path.home()).encode() in adapter_file.read_bytes() or b"site-packages" in adapter_file.read_bytes():
+    written = adapter_file.read_bytes()
+    if str(Path.home()).encode() in written or b"site-packages" in written:
         raise SystemExit(f"kiosk story tune: {adapter_file} still names a local folder")
 
 
