@@ -277,7 +277,8 @@ def test_the_gender_estimate_never_leaves_the_face_topic(kiosk, connect):
     face = sample_face_event("visit-gender").model_copy(
         update={"attributes": Attributes(age_group="young child", gender="female", glasses=True)}
     )
-    with running(EmotionService(kiosk)):
+    with running(EmotionService(kiosk)) as emotion:
+        assert emotion.bus.wait_subscribed(10)  # faces go at QoS 0: one sent before the SUBACK is gone
         start_bus(connect("camera"), settle=0).publish(topics.face, face.to_json())
         assert wait_for(lambda: seen.payloads())
     forwarded = EmotionEvent.model_validate_json(seen.payloads()[-1]).attributes
